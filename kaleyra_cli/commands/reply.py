@@ -1,0 +1,247 @@
+"""``kwa reply``: build, validate and send one reply (DESIGN sections 1, 3-5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ApiError, ExitCode, Problem, ValidationError
+from ..settings import Settings, SettingsInput
+from . import _options as o
+
+HELP = "Send one WhatsApp reply through Kaleyra and print the accepted message_id."
+EPILOG = (
+    "Examples:\n\n"
+    "  kwa reply --sandbox --to +919876543210 --context wamid.TEST \"hi\"\n\n"
+    "  kwa reply --to +919876543210 -c \"$WAMID\" --json \"Your order shipped\" | jq -r .message_id\n\n"
+    "  echo \"multi-line text\" | kwa reply --to +919876543210 -\n\n"
+    "  kwa reply --to +919876543210 -- \"-1 item left\"\n\n"
+    "Exit codes: 0 accepted, 2 usage/validation (nothing sent), 3 auth, 4 rejected, 5 account, "
+    "6 rate limited, 7 server error, 8 network (not sent), 9 outcome unknown."
+)
+
+
+@dataclass
+class Prepared:
+    """The outcome of reading and checking every input, before anything is sent."""
+
+    request: Any  # ReplyRequest | None
+    problems: list[Problem]
+    settings: Settings
+    wa_number: str | None
+
+
+def prepare(
+    state: Any,
+    *,
+    argument: str | None,
+    to: str | None,
+    to_wa_id: str | None,
+    context: str | None,
+    body: str | None,
+    body_file: str | None,
+    payload: Any,
+    preview_url: bool,
+    ref: str | None,
+    ref1: str | None,
+    ref2: str | None,
+    wa_source: str | None,
+    strict: bool,
+    settings_input: SettingsInput,
+    need_key: bool,
+) -> Prepared:
+    """Resolve settings and build + validate the request. Raises only for unusable input files."""
+    from ..message import build_reply, build_reply_from_payload, normalize_number
+    from ..settings import resolve_settings
+
+    env = state.env
+    o.check_stdin_readers(
+        **{
+            "the BODY argument": argument,
+            "--body-file": body_file,
+            "--api-key-file": settings_input.api_key_file if need_key else None,
+            "--payload": str(payload) if payload is not None else None,
+        }
+    )
+    settings = resolve_settings(settings_input, env.environ, stdin=env.stdin, need_key=need_key)
+    if state.renderer is not None and settings.api_key.value:
+        state.renderer.secrets.append(settings.api_key.value)
+    problems: list[Problem] = list(settings.warnings)
+
+    if payload is not None:
+        given = [n for n, v in (("--to", to), ("--to-wa-id", to_wa_id), ("--context", context), ("a body", argument or body or body_file)) if v]
+        if given:
+            raise o.UsageError(f"--payload is a whole request: do not combine it with {', '.join(given)}")
+        request, found = build_reply_from_payload(o.read_payload(payload, env.stdin), strict=strict)
+    else:
+        text = o.resolve_body(argument=argument, body=body, body_file=body_file, stdin=env.stdin)
+        request, found = build_reply(
+            to=to,
+            to_wa_id=to_wa_id,
+            body=text,
+            context=context,
+            preview_url=preview_url,
+            ref=ref,
+            ref1=ref1,
+            ref2=ref2,
+            wa_source=wa_source if wa_source is not None else settings.wa_source.value,
+            strict=strict,
+        )
+    problems += found
+
+    wa_number = None
+    if settings.wa_number.value:
+        wa_number, number_problems = normalize_number(
+            str(settings.wa_number.value), "settings.wa_number", label=f"business number (from {settings.wa_number.source})"
+        )
+        if strict:
+            number_problems = [p.as_error() for p in number_problems]
+        problems += number_problems
+    if strict:
+        problems = [p.as_error() for p in problems]
+    if any(p.severity == "error" for p in problems):
+        request = None
+    return Prepared(request, problems, settings, wa_number)
+
+
+def dry_run_request(prepared: Prepared) -> dict[str, Any]:
+    """The exact request as ``--dry-run`` shows it: missing credentials as placeholders, key masked."""
+    from ..client import build_headers, masked_headers, reply_url
+
+    s = prepared.settings
+    url = reply_url(s.base_url.value, s.sid.value or "<KALEYRA_SID>", prepared.wa_number or "<KALEYRA_WA_NUMBER>")
+    headers = masked_headers(build_headers(s.api_key.value or ""))
+    if not s.api_key.value:
+        headers["api-key"] = "<KALEYRA_API_KEY>"
+    return {"method": "POST", "url": url, "headers": headers, "body": prepared.request.to_json_bytes().decode("utf-8")}
+
+
+def write_github_output(environ: Any, values: dict[str, str]) -> None:
+    """Append ``key=value`` lines to ``$GITHUB_OUTPUT`` in GitHub Actions (DESIGN section 8)."""
+    path = environ.get("GITHUB_OUTPUT")
+    if environ.get("GITHUB_ACTIONS") != "true" or not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            for key, value in values.items():
+                handle.write(f"{key}={value}\n")
+    except OSError:
+        pass  # a broken runner file must not turn an accepted send into a failure
+
+
+def reply_command(
+    ctx: typer.Context,
+    body_argument: o.BodyArg = None,
+    to: o.To = None,
+    to_wa_id: o.ToWaId = None,
+    context: o.Context = None,
+    body: o.Body = None,
+    body_file: o.BodyFile = None,
+    payload: o.Payload = None,
+    preview_url: o.PreviewUrl = False,
+    ref: o.Ref = None,
+    ref1: o.Ref1 = None,
+    ref2: o.Ref2 = None,
+    wa_source: o.WaSource = None,
+    strict: o.Strict = False,
+    from_number: o.From = None,
+    sid: o.Sid = None,
+    api_key_file: o.ApiKeyFile = None,
+    pod: o.Pod = None,
+    base_url: o.BaseUrl = None,
+    profile: o.Profile = None,
+    config: o.Config = None,
+    env_file: o.EnvFile = None,
+    no_env_file: o.NoEnvFile = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Seconds per attempt (connect at most 10). Config key timeout. [default: 30]", rich_help_panel=o.SENDING, show_default=False),
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, max=10, help="Extra attempts for what is safe to retry.", rich_help_panel=o.SENDING)] = 3,
+    retry_unsafe: Annotated[
+        bool,
+        typer.Option("--retry-unsafe", help="Also retry what may have reached Kaleyra (5xx, timeouts): may send twice.", rich_help_panel=o.SENDING),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the exact request; send nothing.", rich_help_panel=o.SENDING)] = False,
+    output: o.Output = o.OutputMode.auto,
+    as_json: o.JsonFlag = False,
+    verbose: o.Verbose = False,
+    quiet: o.Quiet = False,
+) -> None:
+    from ..cli import get_state
+
+    state = get_state(ctx)
+    renderer = state.make_renderer(o.output_mode(output, as_json), quiet=quiet, verbose=verbose)
+    settings_input = SettingsInput(
+        sid=sid,
+        wa_number=from_number,
+        pod=pod,
+        base_url=base_url,
+        wa_source=wa_source,
+        timeout=timeout,
+        profile=profile,
+        config=config,
+        env_file=env_file,
+        no_env_file=no_env_file,
+        api_key_file=api_key_file,
+    )
+    prepared = prepare(
+        state,
+        argument=body_argument,
+        to=to,
+        to_wa_id=to_wa_id,
+        context=context,
+        body=body,
+        body_file=body_file,
+        payload=payload,
+        preview_url=preview_url,
+        ref=ref,
+        ref1=ref1,
+        ref2=ref2,
+        wa_source=wa_source,
+        strict=strict,
+        settings_input=settings_input,
+        need_key=True,
+    )
+    warnings = [p for p in prepared.problems if p.severity == "warning"]
+    state.warnings = warnings
+    if prepared.request is None:
+        raise ValidationError(prepared.problems)
+    if renderer.mode != "json":
+        renderer.warn(warnings)
+    if dry_run:
+        renderer.dry_run(dry_run_request(prepared), warnings)
+        return
+    missing = prepared.settings.missing()
+    if missing:
+        raise ValidationError(missing + warnings)
+
+    result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
+    renderer.accepted(result, to=prepared.request.to, warnings=warnings)
+    if result.message_id:
+        write_github_output(state.env.environ, {"message_id": result.message_id})
+
+
+def _send(state: Any, prepared: Prepared, *, retries: int, retry_unsafe: bool) -> Any:
+    from ..client import KaleyraClient
+
+    s = prepared.settings
+    renderer = state.renderer
+    try:
+        with KaleyraClient(
+            base_url=s.base_url.value,
+            sid=s.sid.value,
+            api_key=s.api_key.value,
+            wa_number=prepared.wa_number,
+            timeout=s.timeout.value,
+            retries=retries,
+            retry_unsafe=retry_unsafe,
+            on_event=renderer.event,
+        ) as client:
+            return client.send_reply(prepared.request)
+    except ApiError as error:
+        if error.exit_code == ExitCode.AUTH:
+            state.hint_extra = f"Used: {s.describe_credentials()}."
+        raise

@@ -1,0 +1,358 @@
+"""Table, plain and JSON output, and secret masking (DESIGN section 5).
+
+The only module that draws Rich tables; Rich is imported only when a table or panel is
+drawn, never for plain or JSON output. Every string that leaves through here is scrubbed
+of the API key (servers can echo it back) and, in human modes, of control characters and
+ANSI escapes (a server message must not drive the terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .errors import ApiError, ExitCode, KwaError, Problem, SendError, ValidationError, redact
+
+SCHEMA_VERSION = 1
+OUTPUT_MODES = ("auto", "table", "json", "plain")
+
+# C0/C1 controls and DEL; ESC starts ANSI sequences. Tab and newline are kept where text is multi-line.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def neutralize(text: str, *, keep_newlines: bool = False) -> str:
+    """Make untrusted text safe for a terminal: control characters shown as ``\\xNN``/``\\n``."""
+
+    def escape(match: re.Match[str]) -> str:
+        return f"\\x{ord(match.group()):02x}"
+
+    if not keep_newlines:
+        text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return _CONTROL_RE.sub(escape, text)
+
+
+@dataclass
+class Environment:
+    """The streams and facts output depends on, injectable for tests (httpie's ``Environment``)."""
+
+    stdout: TextIO
+    stderr: TextIO
+    stdin: TextIO
+    stdout_isatty: bool
+    stderr_isatty: bool
+    stdin_isatty: bool
+    environ: Mapping[str, str]
+
+    @classmethod
+    def from_system(cls) -> Environment:
+        def isatty(stream: Any) -> bool:
+            try:
+                return bool(stream.isatty())
+            except (AttributeError, ValueError):
+                return False
+
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdin=sys.stdin,
+            stdout_isatty=isatty(sys.stdout),
+            stderr_isatty=isatty(sys.stderr),
+            stdin_isatty=isatty(sys.stdin),
+            environ=os.environ,
+        )
+
+    @property
+    def no_color(self) -> bool:
+        return bool(self.environ.get("NO_COLOR"))
+
+
+def base_document(**values: Any) -> dict[str, Any]:
+    """The versioned JSON envelope: every key present (``null`` when not applicable)."""
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "ok": False,
+        "exit_code": int(ExitCode.OK),
+        "http_status": None,
+        "code": None,
+        "message": None,
+        "message_id": None,
+        "hint": None,
+        "error": None,
+        "attempts": 0,
+        "warnings": [],
+    }
+    doc.update(values)
+    return doc
+
+
+def error_document(error: KwaError, warnings: list[Problem] | None = None) -> dict[str, Any]:
+    """JSON document for a failure: Kaleyra's code and error object kept beside kwa's exit code."""
+    doc = base_document(
+        ok=False,
+        exit_code=int(error.exit_code),
+        code=error.code,
+        message=error.message,
+        hint=error.hint,
+        attempts=getattr(error, "attempts", 0),
+        warnings=[p.as_dict() for p in warnings or []],
+    )
+    if isinstance(error, ApiError):
+        doc["http_status"] = error.http_status
+        doc["error"] = error.error
+    if isinstance(error, ValidationError):
+        doc["problems"] = [p.as_dict() for p in error.problems if p.severity == "error"]
+        doc["warnings"] = [p.as_dict() for p in error.problems if p.severity == "warning"]
+    return doc
+
+
+def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+@dataclass
+class Renderer:
+    """Writes results for one command in one output mode. Data → stdout, messages → stderr."""
+
+    env: Environment
+    mode: str = "auto"
+    quiet: bool = False
+    verbose: bool = False
+    secrets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.mode == "auto":
+            self.mode = "table" if self.env.stdout_isatty else "plain"
+
+    # -- low level -------------------------------------------------------------------------
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in self.secrets if s)
+
+    def out(self, text: str) -> None:
+        self.env.stdout.write(redact(text, self._secrets()) + "\n")
+        self.env.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.env.stderr.write(redact(text, self._secrets()) + "\n")
+        self.env.stderr.flush()
+
+    def json_out(self, document: Mapping[str, Any]) -> None:
+        scrubbed = _scrub(dict(document), self._secrets())
+        self.env.stdout.write(json.dumps(scrubbed, ensure_ascii=False) + "\n")
+        self.env.stdout.flush()
+
+    def _console(self, stream: TextIO, isatty: bool) -> Any:
+        from rich.console import Console
+
+        return Console(
+            file=stream,
+            force_terminal=isatty,
+            no_color=self.env.no_color or not isatty,
+            highlight=False,
+            soft_wrap=not isatty,
+            emoji=False,
+            markup=False,
+        )
+
+    def _print_rich(self, renderable: Any, *, stderr: bool = False) -> None:
+        stream = self.env.stderr if stderr else self.env.stdout
+        isatty = self.env.stderr_isatty if stderr else self.env.stdout_isatty
+        # Render to text first so the key is scrubbed from whatever Rich produced.
+        import io
+
+        from rich.console import Console
+
+        probe = self._console(stream, isatty)
+        buffer = io.StringIO()
+        console = Console(
+            file=buffer,
+            force_terminal=isatty,
+            color_system=probe.color_system,
+            no_color=probe.no_color,
+            width=probe.width,
+            highlight=False,
+            emoji=False,
+            markup=False,
+            legacy_windows=False,
+        )
+        console.print(renderable)
+        text = redact(buffer.getvalue(), self._secrets())
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(stream, "encoding", None) or "ascii"
+            stream.write(text.encode(encoding, "replace").decode(encoding))
+        stream.flush()
+
+    # -- messages -------------------------------------------------------------------------
+    def warn(self, problems: list[Problem]) -> None:
+        """Warnings on stderr (in every mode; ``--quiet`` hides them)."""
+        if self.quiet:
+            return
+        for p in problems:
+            hint = f" ({neutralize(p.hint)})" if p.hint else ""
+            self.err(f"kwa: warning: {neutralize(p.message)}{hint}")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.err(f"kwa: {text}")
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        """``--verbose``: each attempt's request and response on stderr, curl -v style, key masked."""
+        if not self.verbose:
+            return
+        if kind == "request":
+            self.err(f"> {data['method']} {data['url']}")
+            for name, value in data["headers"].items():
+                self.err(f"> {name}: {value}")
+            self.err(">")
+            self.err("> " + neutralize(data["body"].decode("utf-8", "replace")))
+        elif kind == "response":
+            self.err(f"< HTTP {data['status']}")
+            for name, value in data["headers"].items():
+                self.err(f"< {name}: {neutralize(value)}")
+            self.err("<")
+            self.err("< " + neutralize(data["body"][:2000].decode("utf-8", "replace")))
+        elif kind == "retry":
+            self.err(f"* attempt {data['attempt']} failed ({neutralize(data['reason'])}); retrying in {data['wait']:.1f} s")
+
+    # -- results --------------------------------------------------------------------------
+    def accepted(self, result: Any, *, to: str, warnings: list[Problem], repeat: bool = False) -> None:
+        """An accepted reply: the ``message_id`` alone (plain), a table, or the JSON document."""
+        if self.mode == "json":
+            self.json_out(
+                base_document(
+                    ok=True,
+                    exit_code=0,
+                    http_status=result.http_status,
+                    code=result.code,
+                    message=result.message,
+                    message_id=result.message_id,
+                    attempts=result.attempts,
+                    warnings=[p.as_dict() for p in warnings],
+                    **({"repeat": True} if repeat else {}),
+                )
+            )
+            for w in result.warnings:
+                self.err(f"kwa: warning: {neutralize(w)}")
+            return
+        for w in result.warnings:
+            if not self.quiet:
+                self.err(f"kwa: warning: {neutralize(w)}")
+        if self.mode == "plain":
+            if result.message_id:
+                self.out(result.message_id)
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="Reply accepted" + (" (repeat: nothing sent)" if repeat else ""), show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        table.add_row("message_id", Text(result.message_id or "(none returned)"))
+        table.add_row("to", Text(to))
+        status = f"{result.http_status}" + (f" {result.code}" if result.code else "")
+        table.add_row("status", Text(f"accepted (HTTP {status})"))
+        table.add_row("attempts", str(result.attempts))
+        self._print_rich(table)
+
+    def failure(self, error: KwaError, *, warnings: list[Problem] | None = None, extra_hint: str | None = None) -> None:
+        """An error: a panel on stderr (table), one line on stderr (plain), or the JSON document on stdout."""
+        if extra_hint:
+            error.hint = f"{error.hint} {extra_hint}" if error.hint else extra_hint
+        if self.mode == "json":
+            self.json_out(error_document(error, warnings))
+            return
+        if isinstance(error, ValidationError):
+            self.problems(error.problems)
+            return
+        status = f"HTTP {error.http_status} " if isinstance(error, ApiError) else ""
+        attempts = getattr(error, "attempts", 0)
+        tries = f" after {attempts} attempts" if isinstance(error, SendError) and attempts > 1 else ""
+        if self.mode == "table":
+            from rich.panel import Panel
+            from rich.text import Text
+
+            text = Text()
+            text.append(f"{status}{error.code}{tries}\n", style="bold")
+            text.append(neutralize(error.message))
+            if error.hint:
+                text.append("\n" + neutralize(error.hint), style="dim" if not self.env.no_color else "")
+            self._print_rich(Panel(text, title="kwa: error", title_align="left", border_style="red"), stderr=True)
+            return
+        line = f"kwa: error: {status}{error.code}: {neutralize(error.message)}{tries}"
+        if error.hint:
+            line += f" (hint: {neutralize(error.hint)})"
+        self.err(line)
+
+    def problems(self, problems: list[Problem]) -> None:
+        """Validation problems (human modes): a table on stderr (table) or one line each (plain)."""
+        errors = [p for p in problems if p.severity == "error"]
+        warnings = [p for p in problems if p.severity == "warning"]
+        if self.mode == "table":
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table(title=f"{len(errors)} error(s), {len(warnings)} warning(s)", title_justify="left")
+            for column in ("severity", "path", "code", "message", "hint"):
+                table.add_column(column, overflow="fold")
+            for p in errors + warnings:
+                table.add_row(p.severity, p.path, p.code, Text(neutralize(p.message)), Text(neutralize(p.hint or "")))
+            self._print_rich(table, stderr=True)
+            return
+        for p in errors + (warnings if not self.quiet else []):
+            hint = f" (hint: {neutralize(p.hint)})" if p.hint else ""
+            self.err(f"kwa: {p.severity}: {p.path}: {p.code}: {neutralize(p.message)}{hint}")
+
+    def valid(self, problems: list[Problem], summary: dict[str, Any]) -> None:
+        """``kwa validate`` success: ``valid`` (plain), a table, or the JSON document."""
+        if self.mode == "json":
+            self.json_out(
+                base_document(ok=True, exit_code=0, message="valid", warnings=[p.as_dict() for p in problems], problems=[], **summary)
+            )
+            return
+        self.warn(problems)
+        if self.mode == "plain":
+            self.out("valid")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="valid: nothing was sent", show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in summary.get("request", {}).items():
+            table.add_row(key, Text(neutralize(str(value))))
+        self._print_rich(table)
+
+    def dry_run(self, request: dict[str, Any], warnings: list[Problem]) -> None:
+        """``--dry-run``: the exact request (URL, headers with the key masked, body); nothing was sent."""
+        if self.mode == "json":
+            self.json_out(
+                base_document(ok=True, exit_code=0, dry_run=True, request=request, warnings=[p.as_dict() for p in warnings])
+            )
+        elif self.mode == "plain":
+            self.out(f"{request['method']} {request['url']}")
+            for name, value in request["headers"].items():
+                self.out(f"{name}: {value}")
+            self.out("")
+            self.out(request["body"])
+        else:
+            from rich.text import Text
+
+            pretty = json.dumps(json.loads(request["body"]), ensure_ascii=False, indent=2)
+            lines = [f"{request['method']} {request['url']}"]
+            lines += [f"{name}: {value}" for name, value in request["headers"].items()]
+            self._print_rich(Text("\n".join(lines) + "\n\n" + pretty))
+        self.note("dry run: nothing was sent")
+
