@@ -283,7 +283,7 @@ class KaleyraClient:
         retries: int = 3,
         retry_unsafe: bool = False,
         on_event: AttemptHook | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         verify: Any = True,
     ) -> None:
@@ -335,7 +335,7 @@ class KaleyraClient:
                 if wait is None:
                     raise
                 self._emit("retry", {"attempt": attempt, "wait": wait, "reason": error.message})
-                self._sleep(wait)
+                (self._sleep or time.sleep)(wait)
             except UsageError:
                 raise
 
