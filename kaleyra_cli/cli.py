@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -34,7 +33,7 @@ class AppState:
         return self.renderer
 
 
-def get_state(ctx: click.Context) -> AppState:
+def get_state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
         root.obj = AppState()
@@ -44,7 +43,7 @@ def get_state(ctx: click.Context) -> AppState:
 class KwaGroup(TyperGroup):
     """Runs a subcommand and maps what escapes it to output and an exit code (DESIGN section 5)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KwaError as error:
@@ -57,9 +56,9 @@ class KwaGroup(TyperGroup):
             state = get_state(ctx)
             state.env.stderr.write("kwa: interrupted\n")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
         except Exception as exc:  # a bug: short message, traceback only with --verbose
+            if _is_framework_exception(exc):
+                raise  # usage errors and exits: Click prints its usage text, exit 2
             state = get_state(ctx)
             renderer = state.renderer or Renderer(state.env, "auto")
             if renderer.verbose:
@@ -72,6 +71,12 @@ class KwaGroup(TyperGroup):
             )
             renderer.failure(internal)
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _is_framework_exception(exc: BaseException) -> bool:
+    # Typer may vendor Click (typer._click) or use Click itself: recognise both by origin.
+    module = type(exc).__module__
+    return module.startswith(("click", "typer"))
 
 
 def _github_annotation(state: AppState, error: KwaError) -> None:

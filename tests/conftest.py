@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from typer.testing import CliRunner
 
 SID = "HXAP16TEST0097IN"
 API_KEY = "Aq7Zx1Sec4etKey9Test0000000000003"
@@ -28,18 +28,17 @@ MESSAGE_ID = "wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgSQUJDREVGMDEyMzQ1Njc4OQA="
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in list(os.environ):
         if name.startswith(("KALEYRA_", "KWA_", "GITHUB_")) or name in ("CI", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
             monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
+    # Own folders, not tmp_path: tests may assert on what tmp_path holds.
+    home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("KWA_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("KWA_STATE_DIR", str(home / "state"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
-    work = tmp_path / "work"
-    work.mkdir()
+    work = tmp_path_factory.mktemp("work")
     monkeypatch.chdir(work)
     return work
 
