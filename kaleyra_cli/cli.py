@@ -119,10 +119,11 @@ def root(
 
 
 def _register() -> None:
-    from .commands import reply, validate
+    from .commands import reply, sandbox, validate
 
     app.command("reply", help=reply.HELP, epilog=reply.EPILOG, no_args_is_help=False)(reply.reply_command)
     app.command("validate", help=validate.HELP, epilog=validate.EPILOG)(validate.validate_command)
+    app.add_typer(sandbox.sandbox_app, name="sandbox", help=sandbox.HELP)
 
 
 _register()

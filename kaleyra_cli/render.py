@@ -335,6 +335,28 @@ class Renderer:
             table.add_row(key, Text(neutralize(str(value))))
         self._print_rich(table)
 
+    def records(self, rows: list[dict[str, Any]], *, title: str) -> None:
+        """A list of flat records: a JSON array (json), tab-separated lines (plain), or a table."""
+        if self.mode == "json":
+            self.env.stdout.write(json.dumps(_scrub(rows, self._secrets()), ensure_ascii=False) + "\n")
+            self.env.stdout.flush()
+            return
+        if self.mode == "plain":
+            for row in rows:
+                self.out("\t".join("" if v is None else neutralize(str(v)) for v in row.values()))
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title, title_justify="left")
+        columns = list(rows[0]) if rows else []
+        for index, column in enumerate(columns):
+            # Ids and numbers stay whole on one line; only the last (prose) column wraps.
+            table.add_column(column, overflow="fold", no_wrap=index < len(columns) - 1)
+        for row in rows:
+            table.add_row(*(Text("" if v is None else neutralize(str(v))) for v in row.values()))
+        self._print_rich(table)
+
     def dry_run(self, request: dict[str, Any], warnings: list[Problem]) -> None:
         """``--dry-run``: the exact request (URL, headers with the key masked, body); nothing was sent."""
         if self.mode == "json":
@@ -356,3 +378,34 @@ class Renderer:
             self._print_rich(Text("\n".join(lines) + "\n\n" + pretty))
         self.note("dry run: nothing was sent")
 
+
+    # -- settings (kwa config) -------------------------------------------------------------
+    def settings_table(self, title: str, rows: list[tuple[str, str, str, list[tuple[str, str]], str | None]]) -> None:
+        """``kwa config show`` as a table: setting, value, source; under each setting the values it
+        overrode (marked "overridden") and a note. ``rows``: ``(name, value, source, [(value, source)], note)``,
+        already masked; every cell is printed as text, never markup."""
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title, title_justify="left")
+        for column in ("setting", "value", "source"):
+            table.add_column(column, overflow="fold")
+        for name, value, source, overridden, note in rows:
+            table.add_row(Text(name, style="bold"), Text(neutralize(value)), Text(neutralize(source)))
+            for old_value, old_source in overridden:
+                table.add_row("", Text(neutralize(old_value), style="dim strike"), Text(f"overridden: {neutralize(old_source)}", style="dim"))
+            if note:
+                table.add_row("", "", Text(neutralize(note), style="dim"))
+        self._print_rich(table)
+
+    def list_table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        """A plain Rich table of text cells on stdout (``kwa config profiles``); cells are never markup."""
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(Text(neutralize(cell)) for cell in row))
+        self._print_rich(table)

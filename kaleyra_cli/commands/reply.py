@@ -51,6 +51,7 @@ def prepare(
     strict: bool,
     settings_input: SettingsInput,
     need_key: bool,
+    sandbox_url: str | None = None,
 ) -> Prepared:
     """Resolve settings and build + validate the request. Raises only for unusable input files."""
     from ..message import build_reply, build_reply_from_payload, normalize_number
@@ -68,6 +69,8 @@ def prepare(
     settings = resolve_settings(settings_input, env.environ, stdin=env.stdin, need_key=need_key)
     if state.renderer is not None and settings.api_key.value:
         state.renderer.secrets.append(settings.api_key.value)
+    if sandbox_url is not None:
+        use_sandbox_account(settings, sandbox_url)
     problems: list[Problem] = list(settings.warnings)
 
     if payload is not None:
@@ -104,6 +107,18 @@ def prepare(
     if any(p.severity == "error" for p in problems):
         request = None
     return Prepared(request, problems, settings, wa_number)
+
+
+def use_sandbox_account(settings: Settings, base_url: str) -> None:
+    """Point ``settings`` at the embedded sandbox and its fixed, non-secret account (DESIGN section 6)."""
+    from ..sandbox import SANDBOX_API_KEY, SANDBOX_SID, SANDBOX_WA_NUMBER
+    from ..settings import Resolved, Source
+
+    source = Source("sandbox", "--sandbox")
+    settings.sid = Resolved(SANDBOX_SID, source)
+    settings.api_key = Resolved(SANDBOX_API_KEY, source)
+    settings.wa_number = Resolved(SANDBOX_WA_NUMBER, source)
+    settings.base_url = Resolved(base_url, source)
 
 
 def dry_run_request(prepared: Prepared) -> dict[str, Any]:
@@ -165,46 +180,66 @@ def reply_command(
         typer.Option("--retry-unsafe", help="Also retry what may have reached Kaleyra (5xx, timeouts): may send twice.", rich_help_panel=o.SENDING),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the exact request; send nothing.", rich_help_panel=o.SENDING)] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option("--sandbox", help="Send to a local emulator started for this command, with its own account (no Kaleyra account needed).", rich_help_panel=o.SENDING),
+    ] = False,
     output: o.Output = o.OutputMode.auto,
     as_json: o.JsonFlag = False,
     verbose: o.Verbose = False,
     quiet: o.Quiet = False,
 ) -> None:
+    from contextlib import nullcontext
+
     from ..cli import get_state
 
     state = get_state(ctx)
     renderer = state.make_renderer(o.output_mode(output, as_json), quiet=quiet, verbose=verbose)
-    settings_input = SettingsInput(
-        sid=sid,
-        wa_number=from_number,
-        pod=pod,
-        base_url=base_url,
-        wa_source=wa_source,
-        timeout=timeout,
-        profile=profile,
-        config=config,
-        env_file=env_file,
-        no_env_file=no_env_file,
-        api_key_file=api_key_file,
-    )
-    prepared = prepare(
-        state,
-        argument=body_argument,
-        to=to,
-        to_wa_id=to_wa_id,
-        context=context,
-        body=body,
-        body_file=body_file,
-        payload=payload,
-        preview_url=preview_url,
-        ref=ref,
-        ref1=ref1,
-        ref2=ref2,
-        wa_source=wa_source,
-        strict=strict,
-        settings_input=settings_input,
-        need_key=True,
-    )
+    if sandbox and not dry_run:
+        from ..sandbox import running_sandbox
+
+        emulator = running_sandbox()
+    else:
+        emulator = nullcontext()
+    with emulator as handle:
+        _reply(
+            state,
+            renderer,
+            sandbox_url=(handle.base_url if handle is not None else "http://127.0.0.1:8181") if sandbox else None,
+            dry_run=dry_run,
+            retries=retries,
+            retry_unsafe=retry_unsafe,
+            argument=body_argument,
+            to=to,
+            to_wa_id=to_wa_id,
+            context=context,
+            body=body,
+            body_file=body_file,
+            payload=payload,
+            preview_url=preview_url,
+            ref=ref,
+            ref1=ref1,
+            ref2=ref2,
+            wa_source=wa_source,
+            strict=strict,
+            settings_input=SettingsInput(
+                sid=sid,
+                wa_number=from_number,
+                pod=pod,
+                base_url=base_url,
+                wa_source=wa_source,
+                timeout=timeout,
+                profile=profile,
+                config=config,
+                env_file=env_file,
+                no_env_file=no_env_file,
+                api_key_file=api_key_file,
+            ),
+        )
+
+
+def _reply(state: Any, renderer: Any, *, sandbox_url: str | None, dry_run: bool, retries: int, retry_unsafe: bool, **inputs: Any) -> None:
+    prepared = prepare(state, need_key=True, sandbox_url=sandbox_url, **inputs)
     warnings = [p for p in prepared.problems if p.severity == "warning"]
     state.warnings = warnings
     if prepared.request is None:
