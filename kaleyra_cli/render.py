@@ -234,13 +234,13 @@ class Renderer:
                 base_document(
                     ok=True,
                     exit_code=0,
-                    http_status=result.http_status,
+                    http_status=result.http_status or None,
                     code=result.code,
                     message=result.message,
                     message_id=result.message_id,
                     attempts=result.attempts,
                     warnings=[p.as_dict() for p in warnings],
-                    **({"repeat": True} if repeat else {}),
+                    repeat=repeat,
                 )
             )
             for w in result.warnings:
@@ -261,8 +261,11 @@ class Renderer:
         table.add_column("value", overflow="fold")
         table.add_row("message_id", Text(result.message_id or "(none returned)"))
         table.add_row("to", Text(to))
-        status = f"{result.http_status}" + (f" {result.code}" if result.code else "")
-        table.add_row("status", Text(f"accepted (HTTP {status})"))
+        if repeat:
+            table.add_row("status", Text("accepted earlier (repeat: nothing sent)"))
+        else:
+            status = f"{result.http_status}" + (f" {result.code}" if result.code else "")
+            table.add_row("status", Text(f"accepted (HTTP {status})"))
         table.add_row("attempts", str(result.attempts))
         self._print_rich(table)
 

@@ -180,6 +180,16 @@ def reply_command(
         typer.Option("--retry-unsafe", help="Also retry what may have reached Kaleyra (5xx, timeouts): may send twice.", rich_help_panel=o.SENDING),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the exact request; send nothing.", rich_help_panel=o.SENDING)] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Send at most once per KEY (e.g. the incoming message's wamid): a repeat prints the recorded message_id and sends nothing. Journal in KWA_STATE_DIR.",
+            metavar="KEY",
+            rich_help_panel=o.SENDING,
+            show_default=False,
+        ),
+    ] = None,
     sandbox: Annotated[
         bool,
         typer.Option("--sandbox", help="Send to a local emulator started for this command, with its own account (no Kaleyra account needed).", rich_help_panel=o.SENDING),
@@ -207,6 +217,7 @@ def reply_command(
             renderer,
             sandbox_url=(handle.base_url if handle is not None else "http://127.0.0.1:8181") if sandbox else None,
             dry_run=dry_run,
+            idempotency_key=idempotency_key,
             retries=retries,
             retry_unsafe=retry_unsafe,
             argument=body_argument,
@@ -238,7 +249,17 @@ def reply_command(
         )
 
 
-def _reply(state: Any, renderer: Any, *, sandbox_url: str | None, dry_run: bool, retries: int, retry_unsafe: bool, **inputs: Any) -> None:
+def _reply(
+    state: Any,
+    renderer: Any,
+    *,
+    sandbox_url: str | None,
+    dry_run: bool,
+    idempotency_key: str | None,
+    retries: int,
+    retry_unsafe: bool,
+    **inputs: Any,
+) -> None:
     prepared = prepare(state, need_key=True, sandbox_url=sandbox_url, **inputs)
     warnings = [p for p in prepared.problems if p.severity == "warning"]
     state.warnings = warnings
@@ -253,8 +274,12 @@ def _reply(state: Any, renderer: Any, *, sandbox_url: str | None, dry_run: bool,
     if missing:
         raise ValidationError(missing + warnings)
 
-    result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
-    renderer.accepted(result, to=prepared.request.to, warnings=warnings)
+    repeat = False
+    if idempotency_key is not None:
+        result, repeat = _send_once(state, prepared, idempotency_key, retries=retries, retry_unsafe=retry_unsafe)
+    else:
+        result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
+    renderer.accepted(result, to=prepared.request.to, warnings=warnings, repeat=repeat)
     if result.message_id:
         write_github_output(state.env.environ, {"message_id": result.message_id})
 
@@ -280,3 +305,59 @@ def _send(state: Any, prepared: Prepared, *, retries: int, retry_unsafe: bool) -
         if error.exit_code == ExitCode.AUTH:
             state.hint_extra = f"Used: {s.describe_credentials()}."
         raise
+
+
+def _send_once(state: Any, prepared: Prepared, key: str, *, retries: int, retry_unsafe: bool) -> tuple[Any, bool]:
+    """Send unless ``key`` was accepted before (DESIGN section 8). Returns ``(result, repeat)``.
+
+    The key is claimed in the journal before the request leaves; a request that provably sent
+    nothing (network failure before sending, a 4xx rejection, 429, 503 with Retry-After)
+    releases it, anything that may have reached Kaleyra marks it ``unknown``.
+    """
+    from ..client import SendResult
+    from ..errors import NetworkError, OutcomeUnknownError, UsageError
+    from ..journal import Journal, fingerprint
+    from ..settings import state_dir
+
+    key = key.strip()
+    if not key:
+        raise UsageError("--idempotency-key is empty", hint="Pass a stable key, e.g. the incoming message's wamid.")
+    s = prepared.settings
+    body = prepared.request.to_json_bytes()
+    with Journal(state_dir(state.env.environ)) as journal:
+        # Wait for a concurrent owner at most as long as its own attempts could take.
+        wait = s.timeout.value * (retries + 1) + 10
+        claim = journal.claim(key, fingerprint(body), wait=wait, retry_unknown=retry_unsafe)
+        if not claim.owned:
+            entry = claim.entry
+            if entry is not None and entry.status == "accepted":
+                if entry.fingerprint != fingerprint(body):
+                    state.renderer.note(f"warning: key {key!r} was accepted before for a different message; nothing sent")
+                else:
+                    state.renderer.note(f"repeat: key {key!r} was accepted before; nothing sent")
+                return SendResult(entry.message_id, 0, None, "accepted before (repeat)", attempts=0), True
+            if entry is not None and entry.status == "in_flight":
+                raise OutcomeUnknownError(
+                    f"another kwa process is still sending with idempotency key {key!r}",
+                    hint="Wait for it to finish, then run again to get its message_id.",
+                    code="IDEMPOTENCY_IN_FLIGHT",
+                )
+            raise OutcomeUnknownError(
+                f"an earlier send with idempotency key {key!r} has an unknown outcome",
+                hint="Check kaleyra.io reports; to send again anyway (it may arrive twice) add --retry-unsafe.",
+                code="IDEMPOTENCY_UNKNOWN",
+            )
+        try:
+            result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
+        except ApiError as error:
+            not_processed = error.http_status < 500 or (error.http_status == 503 and error.retry_after is not None)
+            (journal.release if not_processed else journal.mark_unknown)(key)
+            raise
+        except (NetworkError, UsageError):
+            journal.release(key)
+            raise
+        except BaseException:  # outcome unknown, Ctrl-C mid-request, or a bug: it may have been sent
+            journal.mark_unknown(key)
+            raise
+        journal.accept(key, result.message_id)
+        return result, False
