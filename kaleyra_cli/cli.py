@@ -125,6 +125,10 @@ def _register() -> None:
     app.command("validate", help=validate.HELP, epilog=validate.EPILOG)(validate.validate_command)
     app.add_typer(sandbox.sandbox_app, name="sandbox", help=sandbox.HELP)
 
+    from .commands.config import HELP as CONFIG_HELP, config_app
+
+    app.add_typer(config_app, name="config", help=CONFIG_HELP)
+
 
 _register()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from .config_file import CONFIG_KEYS, ConfigFile, readable_by_others
 from .errors import ConfigError, Problem, UsageError, mask_secret
 
 # Environment variable names: one place (STYLE "Do" 10).
@@ -97,6 +98,8 @@ class Settings:
     config_path: Resolved
     env_file: Path | None
     warnings: list[Problem] = field(default_factory=list)
+    # The base_url setting's own layers (``base_url`` above is the endpoint, which a pod may decide).
+    base_url_setting: Resolved = UNSET
 
     def describe_credentials(self) -> str:
         """Where the SID, key and business number came from, key masked (for auth-error hints)."""
@@ -247,15 +250,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _readable_by_others(path: Path) -> bool:
-    if os.name != "posix":
-        return False
-    try:
-        return bool(path.stat().st_mode & 0o044)
-    except OSError:
-        return False
-
-
 def _key_permission_warning(path: Path) -> Problem:
     return Problem(
         "settings.api_key",
@@ -264,6 +258,117 @@ def _key_permission_warning(path: Path) -> Problem:
         f"Run: chmod 600 {path}",
         severity="warning",
     )
+
+
+@dataclass
+class ConfigLocation:
+    """Where settings are looked up, found before any of them is resolved (DESIGN section 2).
+
+    ``environ``: the environment with empty values dropped (an empty variable counts as unset).
+    ``dotenv``: the ``.env`` file's non-empty values (empty when no file is read).
+    ``env_file``: that file, or ``None``. ``config_path``: the config file's path and its source
+    (``--config`` > ``KWA_CONFIG`` in the environment > ``KWA_CONFIG`` in ``.env`` > default).
+    """
+
+    environ: dict[str, str]
+    dotenv: dict[str, str]
+    env_file: Path | None
+    config_path: Resolved
+
+    def layers(self, flag_value: Any, flag_name: str, env_name: str | None) -> list[tuple[Any, Source]]:
+        """The non-empty values of one setting above the config file, highest first: flag, env, ``.env``."""
+        layers: list[tuple[Any, Source]] = []
+        if _nonempty(flag_value):
+            layers.append((flag_value, Source("flag", flag_name)))
+        if env_name and env_name in self.environ:
+            layers.append((self.environ[env_name], Source("env", env_name)))
+        if env_name and env_name in self.dotenv:
+            layers.append((self.dotenv[env_name], Source("dotenv", str(self.env_file))))
+        return layers
+
+
+def locate_config(given: SettingsInput, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> ConfigLocation:
+    """Find the ``.env`` file (and read it) and the config file's path; the config file is not read.
+
+    ``environ`` defaults to ``os.environ``; ``cwd`` to the working directory (for ``./.env``).
+    Raises :class:`UsageError` for an ``--env-file`` that does not exist and :class:`ConfigError`
+    for a ``.env`` file that cannot be read.
+    """
+    from .config_file import default_config_path
+
+    env = dict(os.environ if environ is None else environ)
+    env = {k: v for k, v in env.items() if v != ""}
+
+    env_path: Path | None = None
+    dotenv: dict[str, str] = {}
+    if not given.no_env_file:
+        if given.env_file is not None:
+            env_path = given.env_file
+            if not env_path.is_file():
+                raise UsageError(f".env file {env_path} does not exist or is not a file", hint="Check the --env-file path, or pass --no-env-file.")
+        else:
+            candidate = (cwd or Path.cwd()) / ".env"
+            env_path = candidate if candidate.is_file() else None
+        if env_path is not None:
+            dotenv = read_env_file(env_path)
+    location = ConfigLocation(env, dotenv, env_path, UNSET)
+    config_layers = location.layers(given.config, "--config", ENV_CONFIG)
+    if config_layers:
+        location.config_path = Resolved(
+            Path(config_layers[0][0]).expanduser(),
+            config_layers[0][1],
+            tuple((Path(value).expanduser(), source) for value, source in config_layers[1:]),
+        )
+    else:
+        location.config_path = Resolved(default_config_path(), DEFAULT_SOURCE)
+    return location
+
+
+def active_profile(location: ConfigLocation, config: ConfigFile, flag_profile: str | None = None) -> Resolved:
+    """The profile in use: ``--profile`` > ``KWA_PROFILE`` (env, then ``.env``) > the file's
+    ``default_profile`` > ``"default"``. The profile need not exist (see :func:`profile_values`).
+    """
+    layers = location.layers(flag_profile, "--profile", ENV_PROFILE)
+    if layers:
+        return Resolved(layers[0][0], layers[0][1], tuple(layers[1:]))
+    if config.default_profile:
+        return Resolved(config.default_profile, Source("config", f"{config.path} default_profile"))
+    return Resolved(DEFAULT_PROFILE, DEFAULT_SOURCE)
+
+
+def profile_values(config: ConfigFile, profile: Resolved) -> dict[str, Any]:
+    """The ``{key: value}`` of ``profile`` in ``config``.
+
+    A missing profile reads as empty when it is the built-in ``"default"`` (nobody named it);
+    a profile named by ``--profile``, ``KWA_PROFILE`` or ``default_profile`` that does not exist
+    raises :class:`ConfigError` listing the profiles.
+    """
+    if profile.source.kind == "default" and profile.value not in config.profiles:
+        return {}
+    return config.profile(profile.value)
+
+
+def config_not_found_warning(config_path: Resolved) -> Problem:
+    """The warning for a config file named by ``--config``/``KWA_CONFIG`` that does not exist."""
+    return Problem(
+        "settings.config",
+        "CONFIG_NOT_FOUND",
+        f"config file {config_path.value} (from {config_path.source}) does not exist; reading it as empty",
+        "Create it with 'kwa config init' or check the path.",
+        severity="warning",
+    )
+
+
+def check_sid(value: str, source: Source) -> str:
+    """An account SID, trimmed: ASCII letters and digits only. Raises :class:`UsageError` (``SID_INVALID``)."""
+    sid = str(value).strip()
+    if not sid or not sid.isascii() or not sid.isalnum():
+        raise UsageError(
+            f"account SID from {source} must be letters and digits only",
+            hint="Copy the SID from kaleyra.io (it looks like HXAP16XXXXXX97IN).",
+            code="SID_INVALID",
+        )
+    return sid
 
 
 def resolve_settings(
@@ -281,70 +386,26 @@ def resolve_settings(
     Raises :class:`UsageError`/:class:`ConfigError` for unusable input (bad ``.env``, bad
     config file, unknown profile, bad base URL, a key with inner whitespace).
     """
-    from .config_file import default_config_path, load_config
+    from .config_file import load_config
 
-    env = dict(os.environ if environ is None else environ)
-    env = {k: v for k, v in env.items() if v != ""}
+    location = locate_config(given, environ, cwd=cwd)
+    env_path = location.env_file
+    pick = location.layers
     warnings: list[Problem] = []
 
-    env_path: Path | None = None
-    dotenv: dict[str, str] = {}
-    if not given.no_env_file:
-        if given.env_file is not None:
-            env_path = given.env_file
-            if not env_path.is_file():
-                raise UsageError(f".env file {env_path} does not exist", hint="Check the --env-file path.")
-        else:
-            candidate = (cwd or Path.cwd()) / ".env"
-            env_path = candidate if candidate.is_file() else None
-        if env_path is not None:
-            dotenv = read_env_file(env_path)
-    dotenv_source = Source("dotenv", str(env_path))
-
-    def pick(flag_value: Any, flag_name: str, env_name: str | None) -> list[tuple[Any, Source]]:
-        layers: list[tuple[Any, Source]] = []
-        if _nonempty(flag_value):
-            layers.append((flag_value, Source("flag", flag_name)))
-        if env_name and env_name in env:
-            layers.append((env[env_name], Source("env", env_name)))
-        if env_name and env_name in dotenv:
-            layers.append((dotenv[env_name], dotenv_source))
-        return layers
-
-    config_layers = pick(given.config, "--config", ENV_CONFIG)
-    if config_layers:
-        config_path = Resolved(Path(config_layers[0][0]).expanduser(), config_layers[0][1])
-    else:
-        config_path = Resolved(default_config_path(), DEFAULT_SOURCE)
+    config_path = location.config_path
     config = load_config(config_path.value)
     if not config.exists and config_path.source.kind != "default":
-        warnings.append(
-            Problem(
-                "settings.config",
-                "CONFIG_NOT_FOUND",
-                f"config file {config_path.value} (from {config_path.source}) does not exist; reading it as empty",
-                "Create it with 'kwa config init' or check the path.",
-                severity="warning",
-            )
-        )
+        warnings.append(config_not_found_warning(config_path))
 
-    profile_layers = pick(given.profile, "--profile", ENV_PROFILE)
-    if profile_layers:
-        profile = Resolved(profile_layers[0][0], profile_layers[0][1])
-    elif config.default_profile:
-        profile = Resolved(config.default_profile, Source("config", f"{config.path} default_profile"))
-    else:
-        profile = Resolved(DEFAULT_PROFILE, DEFAULT_SOURCE)
-    if profile.source.kind == "default" and profile.value not in config.profiles:
-        profile_values: dict[str, Any] = {}
-    else:
-        profile_values = config.profile(profile.value)  # raises listing the profiles
+    profile = active_profile(location, config, given.profile)
+    profile_values_ = profile_values(config, profile)  # raises listing the profiles
     profile_source = Source("config", f"{config.path} [profiles.{profile.value}]")
 
     def resolve(name: str, flag_value: Any = None, default: Any = None) -> Resolved:
         layers = pick(flag_value, SETTING_FLAG.get(name, ""), SETTING_ENV.get(name))
-        if _nonempty(profile_values.get(name)):
-            layers.append((profile_values[name], profile_source))
+        if _nonempty(profile_values_.get(name)):
+            layers.append((profile_values_[name], profile_source))
         if not layers:
             return Resolved(default, DEFAULT_SOURCE) if default is not None else Resolved(None, Source("unset"))
         return Resolved(layers[0][0], layers[0][1], tuple(layers[1:]))
@@ -355,7 +416,7 @@ def resolve_settings(
     if given.api_key_file is not None and need_key:
         raw = read_api_key_file(given.api_key_file, stdin)
         source = Source("flag", f"--api-key-file {given.api_key_file}")
-        api_key = Resolved(raw, source, ((api_key.value, api_key.source),) if api_key.value else ())
+        api_key = Resolved(raw, source, ((api_key.value, api_key.source), *api_key.overridden) if api_key.value else ())
         if given.api_key_file != "-":
             key_path = Path(given.api_key_file)
     elif api_key.source.kind == "dotenv":
@@ -366,19 +427,12 @@ def resolve_settings(
         api_key = Resolved(clean_api_key(str(api_key.value), api_key.source), api_key.source, api_key.overridden)
         if api_key.value == "":
             api_key = Resolved(None, Source("unset"))
-        elif key_path is not None and _readable_by_others(key_path):
+        elif key_path is not None and readable_by_others(key_path):
             warnings.append(_key_permission_warning(key_path))
 
     sid = resolve("sid", given.sid)
     if sid.value is not None:
-        sid_value = str(sid.value).strip()
-        if not sid_value.isascii() or not sid_value.isalnum():
-            raise UsageError(
-                f"account SID from {sid.source} must be letters and digits only",
-                hint="Copy the SID from kaleyra.io (it looks like HXAP16XXXXXX97IN).",
-                code="SID_INVALID",
-            )
-        sid = Resolved(sid_value, sid.source, sid.overridden)
+        sid = Resolved(check_sid(sid.value, sid.source), sid.source, sid.overridden)
 
     wa_number = resolve("wa_number", given.wa_number)
     pod = resolve("pod", given.pod)
@@ -418,6 +472,7 @@ def resolve_settings(
         config_path=config_path,
         env_file=env_path,
         warnings=warnings,
+        base_url_setting=base_url,
     )
 
 
@@ -440,6 +495,200 @@ def _resolve_endpoint(pod: Resolved, base_url: Resolved) -> Resolved:
     candidates.sort(key=lambda c: (c[0], c[1]))
     _, _, url, source = candidates[0]
     return Resolved(url, source)
+
+
+# ---------------------------------------------------------------- config values and reports
+
+_E164_HINT = "Write the business number in E.164: '+', country code and number, e.g. +919876543210."
+
+
+def check_setting_key(key: str) -> str:
+    """A config key as typed (``api-key`` is read as ``api_key``). Raises :class:`ConfigError` listing the valid keys."""
+    import difflib
+
+    name = key.strip().replace("-", "_")
+    if name in CONFIG_KEYS:
+        return name
+    close = difflib.get_close_matches(name.lower(), CONFIG_KEYS, n=1)
+    hint = (f"Did you mean {close[0]!r}? " if close else "") + "Valid keys: " + ", ".join(CONFIG_KEYS) + "."
+    raise ConfigError(f"unknown config key {key!r}", hint=hint, code="CONFIG_KEY_UNKNOWN")
+
+
+def check_setting_value(key: str, text: str, source: Source) -> tuple[Any, list[Problem]]:
+    """Check one config value as ``reply`` would, and return it in the form to store, with warnings.
+
+    ``sid``: letters and digits. ``api_key``: trimmed; no whitespace or control characters inside.
+    ``wa_number``: E.164 (spaces, dashes and brackets dropped; stored as ``+digits``). ``pod``:
+    ``in``, ``sg``, ``eu`` or ``na`` (any case; stored lower case). ``base_url``: see
+    :func:`check_base_url` (stored without a trailing ``/``). ``wa_source``: any text; an
+    undocumented one is a warning. ``timeout``: seconds above 0, stored as an int or float.
+    ``source`` names where the text came from, for messages. Raises :class:`UsageError` (exit 2).
+    """
+    key = check_setting_key(key)
+    if key == "api_key":
+        value = clean_api_key(text, source)
+        if not value:
+            raise UsageError(f"the API key from {source} is empty", hint="Copy the key again from kaleyra.io.", code="API_KEY_INVALID")
+        return value, []
+    if key == "timeout":
+        return _check_timeout_text(text, source), []
+    value = text.strip()
+    if not value:
+        raise UsageError(
+            f"{key} from {source} is empty",
+            hint=f"To remove {key} from the profile, run: kwa config unset {key}",
+            code="SETTING_EMPTY",
+        )
+    if key == "sid":
+        return check_sid(value, source), []
+    if key == "wa_number":
+        from .message import normalize_number
+
+        number, problems = normalize_number(value, "settings.wa_number", label=f"business number from {source}")
+        errors = [p for p in problems if p.severity == "error"]
+        if errors or number is None:
+            first = errors[0] if errors else Problem("settings.wa_number", "NUMBER_INVALID", f"business number from {source} is not valid")
+            hint = _E164_HINT if first.code == "NUMBER_NO_PLUS" or not first.hint else f"{first.hint} {_E164_HINT}"
+            raise UsageError(first.message, hint=hint, code=first.code)
+        return number, problems
+    if key == "pod":
+        pod = value.lower()
+        if pod not in PODS:
+            raise UsageError(
+                f"pod {value!r} from {source} is not one of {', '.join(PODS)}",
+                hint="Use in, sg, eu or na; for another host set base_url instead.",
+                code="POD_UNKNOWN",
+            )
+        return pod, []
+    if key == "base_url":
+        return check_base_url(value, source)
+    if key == "wa_source":
+        from .message import check_wa_source
+
+        return value, check_wa_source(value)
+    raise AssertionError(key)  # pragma: no cover - every key is handled above
+
+
+def _check_timeout_text(text: str, source: Source) -> int | float:
+    import math
+
+    raw = text.strip()
+    number: int | float
+    try:
+        number = int(raw)
+    except ValueError:
+        try:
+            number = float(raw)
+        except ValueError:
+            number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise UsageError(
+            f"timeout {text!r} from {source} must be a number of seconds above 0",
+            hint="Give the timeout in seconds, e.g. 30 or 2.5.",
+            code="TIMEOUT_INVALID",
+        )
+    return number
+
+
+@dataclass(frozen=True)
+class SettingReport:
+    """One setting as ``kwa config show`` reports it (DESIGN section 2).
+
+    ``value``: the value in use (the API key masked, never whole; ``None`` when not set).
+    ``source``: where it came from, as :func:`describe_source` words it; ``source_kind``:
+    flag | env | dotenv | config | default | unset. ``overridden``: lower-precedence values it
+    won over, highest first, as ``(value, source, source_kind)`` (keys masked). ``note``: a remark
+    such as "not used: base_url decides the endpoint", or ``None``.
+    """
+
+    name: str
+    value: Any
+    source: str
+    source_kind: str
+    overridden: tuple[tuple[Any, str, str], ...] = ()
+    note: str | None = None
+
+
+def describe_source(source: Source) -> str:
+    """A source in words: ``flag --sid``, ``env KALEYRA_SID``, ``.env /app/.env``,
+    ``config /home/me/.config/kwa/config.toml [profiles.prod]``, ``default``, ``not set``."""
+    if source.kind == "dotenv":
+        return f".env {source.detail}".strip()
+    if source.kind == "unset":
+        return "not set"
+    return str(source)
+
+
+def report_settings(settings: Settings, given: SettingsInput | None = None) -> list[SettingReport]:
+    """Every setting with its value, source and overridden values, for ``kwa config show``.
+
+    Order: sid, api_key, wa_number, pod, base_url, wa_source, timeout, profile, config, env_file.
+    ``given`` (what the command line said) explains the ``.env`` file's source. The API key is
+    masked with :func:`mask_secret` in the value and in every overridden value.
+    """
+    given = given or SettingsInput()
+
+    def item(name: str, resolved: Resolved, *, secret: bool = False, note: str | None = None, source_text: str | None = None) -> SettingReport:
+        def shown(value: Any) -> Any:
+            if value is None:
+                return None
+            return mask_secret(str(value)) if secret else value
+
+        return SettingReport(
+            name,
+            shown(resolved.value),
+            source_text or describe_source(resolved.source),
+            resolved.source.kind,
+            tuple((shown(v), describe_source(s), s.kind) for v, s in resolved.overridden),
+            note,
+        )
+
+    endpoint = settings.base_url
+    base_url = settings.base_url_setting
+    base_layers = [(base_url.value, base_url.source), *base_url.overridden] if base_url.value is not None else []
+    from_base_url = any(source == endpoint.source for _, source in base_layers)
+    if from_base_url:
+        endpoint_item = item(
+            "base_url",
+            Resolved(endpoint.value, endpoint.source, tuple((v, s) for v, s in base_layers if s != endpoint.source)),
+        )
+        pod_note = f"not used: base_url from {describe_source(endpoint.source)} decides the endpoint"
+    else:
+        endpoint_item = item(
+            "base_url",
+            Resolved(endpoint.value, endpoint.source, tuple(base_layers)),
+            source_text=f"{describe_source(endpoint.source)} (from pod {settings.pod.value})",
+        )
+        pod_note = None
+
+    config_path = settings.config_path
+    config_note = None if Path(config_path.value).exists() else "the file does not exist"
+    if given.no_env_file:
+        env_file = Resolved(None, Source("flag", "--no-env-file"))
+    elif given.env_file is not None:
+        env_file = Resolved(str(settings.env_file), Source("flag", "--env-file"))
+    elif settings.env_file is not None:
+        env_file = Resolved(str(settings.env_file), Source("default", "(./.env in the working folder)"))
+    else:
+        env_file = Resolved(None, Source("unset"))
+    env_note = "no ./.env in the working folder" if env_file.source.kind == "unset" else None
+
+    return [
+        item("sid", settings.sid),
+        item("api_key", settings.api_key, secret=True),
+        item("wa_number", settings.wa_number),
+        item("pod", settings.pod, note=pod_note),
+        endpoint_item,
+        item("wa_source", settings.wa_source),
+        item("timeout", settings.timeout),
+        item("profile", settings.profile),
+        item(
+            "config",
+            Resolved(str(config_path.value), config_path.source, tuple((str(v), src) for v, src in config_path.overridden)),
+            note=config_note,
+        ),
+        item("env_file", env_file, note=env_note),
+    ]
 
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
