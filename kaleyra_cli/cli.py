@@ -52,6 +52,11 @@ class KwaGroup(TyperGroup):
             renderer.failure(error, warnings=state.warnings, extra_hint=state.hint_extra)
             _github_annotation(state, error)
             raise typer.Exit(int(error.exit_code)) from None
+        except BrokenPipeError:
+            # The reader of stdout went away (`kwa config show | head -1`): not a bug and
+            # nothing to report; whatever was to be done (a send) is done.
+            _silence_stdout()
+            raise typer.Exit(int(ExitCode.OK)) from None
         except KeyboardInterrupt:
             state = get_state(ctx)
             state.env.stderr.write("kwa: interrupted\n")
@@ -71,6 +76,16 @@ class KwaGroup(TyperGroup):
             )
             renderer.failure(internal)
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # not a real file descriptor (tests): nothing will flush to it anyway
 
 
 def _is_framework_exception(exc: BaseException) -> bool:

@@ -347,3 +347,16 @@ def test_github_output_gets_the_message_id(kwa, creds, scenario, tmp_path, monke
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     assert kwa("reply", "--to", TO, "hi").exit_code == 0
     assert out.read_text() == f"message_id={MESSAGE_ID}\n"
+
+
+def test_closed_stdout_is_not_an_internal_error(kwa, creds, scenario, monkeypatch):
+    """`kwa reply ... | head -0`: the reader went away; the send happened, so no 'internal error'."""
+    scenario("accepted")
+
+    def broken(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("kaleyra_cli.render.Renderer.out", broken)
+    result = kwa("reply", "--to", TO, "hi")
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.stderr

@@ -520,9 +520,11 @@ def test_shutdown_is_quick_with_a_slow_request_in_flight(caplog):
     outcome: list[BaseException | httpx.Response] = []
 
     with running_sandbox() as box:
+        leaving = threading.Event()
 
         def slow() -> None:
-            with httpx.Client(base_url=box.base_url, timeout=30) as c:
+            # The hook fires as the request is about to leave; a fixed sleep alone raced a cold start.
+            with httpx.Client(base_url=box.base_url, timeout=30, event_hooks={"request": [lambda r: leaving.set()]}) as c:
                 try:
                     outcome.append(post(c, reply(to=magic_number("slow").number)))
                 except httpx.HTTPError as exc:
@@ -530,7 +532,8 @@ def test_shutdown_is_quick_with_a_slow_request_in_flight(caplog):
 
         thread = threading.Thread(target=slow)
         thread.start()
-        time.sleep(0.3)
+        assert leaving.wait(10)
+        time.sleep(0.5)  # let the server read it and start waiting
         started = time.monotonic()
     assert time.monotonic() - started < 2
     thread.join(5)

@@ -91,14 +91,14 @@ ApiKeyFile = Annotated[
         show_default=False,
     ),
 ]
-Pod = Annotated[str | None, typer.Option("--pod", help="Kaleyra pod: in, sg, eu or na. Env KALEYRA_POD. [default: in]", rich_help_panel=CREDENTIALS, show_default=False)]
+Pod = Annotated[str | None, typer.Option("--pod", help="Kaleyra pod: in, sg, eu or na. Env KALEYRA_POD. Default: in.", rich_help_panel=CREDENTIALS, show_default=False)]
 BaseUrl = Annotated[
     str | None,
     typer.Option("--base-url", help="API base URL, overrides the pod. Env KALEYRA_BASE_URL.", rich_help_panel=CREDENTIALS, show_default=False),
 ]
 Profile = Annotated[str | None, typer.Option("--profile", help="Config profile. Env KWA_PROFILE.", rich_help_panel=CREDENTIALS, show_default=False)]
 Config = Annotated[Path | None, typer.Option("--config", help="Config file. Env KWA_CONFIG.", rich_help_panel=CREDENTIALS, show_default=False)]
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read settings from this .env file [default: ./.env if present].", rich_help_panel=CREDENTIALS, show_default=False)]
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read settings from this .env file (default: ./.env if present).", rich_help_panel=CREDENTIALS, show_default=False)]
 NoEnvFile = Annotated[bool, typer.Option("--no-env-file", help="Do not read any .env file.", rich_help_panel=CREDENTIALS)]
 
 Output = Annotated[

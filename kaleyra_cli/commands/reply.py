@@ -172,7 +172,7 @@ def reply_command(
     no_env_file: o.NoEnvFile = False,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="Seconds per attempt (connect at most 10). Config key timeout. [default: 30]", rich_help_panel=o.SENDING, show_default=False),
+        typer.Option("--timeout", help="Seconds per attempt (connect at most 10). Config key timeout. Default: 30.", rich_help_panel=o.SENDING, show_default=False),
     ] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, max=10, help="Extra attempts for what is safe to retry.", rich_help_panel=o.SENDING)] = 3,
     retry_unsafe: Annotated[
