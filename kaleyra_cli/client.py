@@ -233,6 +233,8 @@ class RetryPolicy:
             return None
         if isinstance(error, ApiError):
             retry_after = error.retry_after
+            if 300 <= error.http_status < 400:
+                return None  # a redirect: the base URL is wrong, and trying again will not fix it
             if error.http_status == 429 or error.code == "WA429":
                 pass
             elif error.http_status == 503 and retry_after is not None:

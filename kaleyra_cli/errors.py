@@ -217,7 +217,13 @@ API_CODES: dict[str, tuple[ExitCode, str]] = {
 
 
 def exit_code_for(api_code: str | None, http_status: int) -> ExitCode:
-    """Exit code for an HTTP answer: Kaleyra's ``code`` first, then the HTTP status (DESIGN section 5)."""
+    """Exit code for an HTTP answer: Kaleyra's ``code`` first, then the HTTP status (DESIGN section 5).
+
+    A 3xx is never Kaleyra's answer (the API does not redirect): whatever code its body holds,
+    it is exit 4 (check the base URL), never retried.
+    """
+    if 300 <= http_status < 400:
+        return ExitCode.REJECTED
     if api_code and api_code in API_CODES:
         return API_CODES[api_code][0]
     if 200 <= http_status < 300:
@@ -234,13 +240,13 @@ def exit_code_for(api_code: str | None, http_status: int) -> ExitCode:
 
 def hint_for(api_code: str | None, http_status: int) -> str | None:
     """The next step for an API answer, or ``None``."""
-    if api_code and api_code in API_CODES:
-        return API_CODES[api_code][1]
     if 300 <= http_status < 400:
         return (
             "The server answered with a redirect, which kwa never follows (the API key must not "
             "travel to another host): check --base-url / KALEYRA_BASE_URL / --pod."
         )
+    if api_code and api_code in API_CODES:
+        return API_CODES[api_code][1]
     if http_status == 404:
         return "No such endpoint: check --base-url / KALEYRA_BASE_URL / --pod and the account SID."
     if http_status in (401, 403):
@@ -262,8 +268,31 @@ def mask_secret(secret: str) -> str:
 
 
 def redact(text: str, secrets: "list[str] | tuple[str, ...]") -> str:
-    """Replace every occurrence of each secret in ``text`` by its mask (servers may echo a key back)."""
+    """Replace every occurrence of each secret in ``text`` by its mask (servers may echo a key back).
+
+    Also the forms an echo takes inside a JSON body (``\\"``, ``\\\\``, ``\\uXXXX``) and a URL
+    (percent-encoded), so a raw response dump under ``--verbose`` cannot show the key either.
+    """
     for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, mask_secret(secret))
+        if not secret or len(secret) < 4:
+            continue
+        for form in _secret_forms(secret):
+            if form in text:
+                text = text.replace(form, mask_secret(secret))
     return text
+
+
+def _secret_forms(secret: str) -> list[str]:
+    import json
+    from urllib.parse import quote
+
+    forms = [secret]
+    for form in (
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret, ensure_ascii=True)[1:-1],
+        quote(secret, safe=""),
+        quote(secret, safe="/:@+=~"),
+    ):
+        if form not in forms:
+            forms.append(form)
+    return forms

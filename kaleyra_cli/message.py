@@ -344,9 +344,13 @@ def check_ref(value: str, name: str) -> list[Problem]:
 
 
 def check_wa_source(value: str) -> list[Problem]:
-    """``extra_info.wa_source``: one of :data:`WA_SOURCES`, else a warning (the API rewrites it to ``api``)."""
+    """``extra_info.wa_source``: one of :data:`WA_SOURCES`, else a warning (the API rewrites it to ``api``);
+    text that is not valid Unicode (a lone surrogate) is an error, as in every other field."""
     if value in WA_SOURCES:
         return []
+    bad = _check_text(value, "extra_info.wa_source", "wa_source")
+    if bad:
+        return [bad]
     close = difflib.get_close_matches(value.lower(), WA_SOURCES, n=1)
     hint = f"Did you mean '{close[0]}'?" if close else f"Use one of: {', '.join(WA_SOURCES)}."
     return [

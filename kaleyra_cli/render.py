@@ -36,6 +36,28 @@ def neutralize(text: str, *, keep_newlines: bool = False) -> str:
     return _CONTROL_RE.sub(escape, text)
 
 
+_JSON_RAW_CONTROL_RE = re.compile(r"[\x7f-\x9f]")
+
+
+def json_safe(text: str) -> str:
+    """JSON text with DEL and C1 controls as ``\\u`` escapes: the same JSON value, nothing a terminal acts on.
+
+    ``json.dumps(..., ensure_ascii=False)`` escapes only C0 controls; DEL and C1 (``\\x9b`` is
+    a CSI on some terminals) would pass raw. They can only occur inside strings, so
+    escaping them keeps the document equal.
+    """
+    return _JSON_RAW_CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def write_text(stream: TextIO, text: str) -> None:
+    """Write ``text``; a stream that cannot encode a character (ASCII, cp1252) gets an escape instead of a crash."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+
+
 @dataclass
 class Environment:
     """The streams and facts output depends on, injectable for tests (httpie's ``Environment``)."""
@@ -139,16 +161,32 @@ class Renderer:
         return tuple(s for s in self.secrets if s)
 
     def out(self, text: str) -> None:
-        self.env.stdout.write(redact(text, self._secrets()) + "\n")
-        self.env.stdout.flush()
+        self._line(self.env.stdout, text)
 
     def err(self, text: str) -> None:
-        self.env.stderr.write(redact(text, self._secrets()) + "\n")
-        self.env.stderr.flush()
+        self._line(self.env.stderr, text)
+
+    def _line(self, stream: TextIO, text: str) -> None:
+        # Last line of defence: whatever a caller passes, no key and no control character
+        # (ANSI escape, CR, BEL...) reaches the terminal; newlines of multi-line text stay.
+        write_text(stream, neutralize(redact(text, self._secrets()), keep_newlines=True) + "\n")
+        stream.flush()
+
+    def _text(self, value: Any, style: str = "") -> Any:
+        """A Rich ``Text`` cell of untrusted text: never markup, key masked before Rich can wrap it, controls shown."""
+        from rich.text import Text
+
+        return Text(neutralize(redact("" if value is None else str(value), self._secrets())), style=style)
 
     def json_out(self, document: Mapping[str, Any]) -> None:
-        scrubbed = _scrub(dict(document), self._secrets())
-        self.env.stdout.write(json.dumps(scrubbed, ensure_ascii=False) + "\n")
+        self._json_line(dict(document))
+
+    def _json_line(self, value: Any) -> None:
+        scrubbed = _scrub(value, self._secrets())
+        try:
+            self.env.stdout.write(json_safe(json.dumps(scrubbed, ensure_ascii=False)) + "\n")
+        except UnicodeEncodeError:  # an ASCII stdout, or a lone surrogate from a server
+            self.env.stdout.write(json.dumps(scrubbed, ensure_ascii=True) + "\n")
         self.env.stdout.flush()
 
     def _console(self, stream: TextIO, isatty: bool) -> Any:
@@ -173,25 +211,24 @@ class Renderer:
         from rich.console import Console
 
         probe = self._console(stream, isatty)
+        width = probe.width
+        if not isatty:
+            # A pipe or a file: never wrap or cut (a 78-character wamid stays on one line).
+            width = max(width, Console(file=io.StringIO(), width=100_000, legacy_windows=False).measure(renderable).maximum)
         buffer = io.StringIO()
         console = Console(
             file=buffer,
             force_terminal=isatty,
             color_system=probe.color_system,
             no_color=probe.no_color,
-            width=probe.width,
+            width=width,
             highlight=False,
             emoji=False,
             markup=False,
             legacy_windows=False,
         )
         console.print(renderable)
-        text = redact(buffer.getvalue(), self._secrets())
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            encoding = getattr(stream, "encoding", None) or "ascii"
-            stream.write(text.encode(encoding, "replace").decode(encoding))
+        write_text(stream, redact(buffer.getvalue(), self._secrets()))
         stream.flush()
 
     # -- messages -------------------------------------------------------------------------
@@ -220,9 +257,11 @@ class Renderer:
         elif kind == "response":
             self.err(f"< HTTP {data['status']}")
             for name, value in data["headers"].items():
-                self.err(f"< {name}: {neutralize(value)}")
+                self.err(f"< {neutralize(name)}: {neutralize(value)}")
             self.err("<")
-            self.err("< " + neutralize(data["body"][:2000].decode("utf-8", "replace")))
+            # Mask before cutting: a key straddling the cut would otherwise print half of it.
+            body = redact(data["body"].decode("utf-8", "replace"), self._secrets())
+            self.err("< " + neutralize(body[:2000]))
         elif kind == "retry":
             self.err(f"* attempt {data['attempt']} failed ({neutralize(data['reason'])}); retrying in {data['wait']:.1f} s")
 
@@ -259,13 +298,13 @@ class Renderer:
         table = Table(title="Reply accepted" + (" (repeat: nothing sent)" if repeat else ""), show_header=False, title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
-        table.add_row("message_id", Text(result.message_id or "(none returned)"))
-        table.add_row("to", Text(to))
+        table.add_row("message_id", self._text(result.message_id or "(none returned)"))
+        table.add_row("to", self._text(to))
         if repeat:
             table.add_row("status", Text("accepted earlier (repeat: nothing sent)"))
         else:
             status = f"{result.http_status}" + (f" {result.code}" if result.code else "")
-            table.add_row("status", Text(f"accepted (HTTP {status})"))
+            table.add_row("status", self._text(f"accepted (HTTP {status})"))
         table.add_row("attempts", str(result.attempts))
         self._print_rich(table)
 
@@ -287,13 +326,15 @@ class Renderer:
             from rich.text import Text
 
             text = Text()
-            text.append(f"{status}{error.code}{tries}\n", style="bold")
-            text.append(neutralize(error.message))
+            text.append_text(self._text(f"{status}{error.code}{tries}", style="bold"))
+            text.append("\n")
+            text.append_text(self._text(error.message))
             if error.hint:
-                text.append("\n" + neutralize(error.hint), style="dim" if not self.env.no_color else "")
+                text.append("\n")
+                text.append_text(self._text(error.hint, style="dim" if not self.env.no_color else ""))
             self._print_rich(Panel(text, title="kwa: error", title_align="left", border_style="red"), stderr=True)
             return
-        line = f"kwa: error: {status}{error.code}: {neutralize(error.message)}{tries}"
+        line = f"kwa: error: {status}{neutralize(error.code)}: {neutralize(error.message)}{tries}"
         if error.hint:
             line += f" (hint: {neutralize(error.hint)})"
         self.err(line)
@@ -304,13 +345,12 @@ class Renderer:
         warnings = [p for p in problems if p.severity == "warning"]
         if self.mode == "table":
             from rich.table import Table
-            from rich.text import Text
 
             table = Table(title=f"{len(errors)} error(s), {len(warnings)} warning(s)", title_justify="left")
             for column in ("severity", "path", "code", "message", "hint"):
                 table.add_column(column, overflow="fold")
             for p in errors + warnings:
-                table.add_row(p.severity, p.path, p.code, Text(neutralize(p.message)), Text(neutralize(p.hint or "")))
+                table.add_row(*(self._text(cell) for cell in (p.severity, p.path, p.code, p.message, p.hint)))
             self._print_rich(table, stderr=True)
             return
         for p in errors + (warnings if not self.quiet else []):
@@ -329,27 +369,24 @@ class Renderer:
             self.out("valid")
             return
         from rich.table import Table
-        from rich.text import Text
 
         table = Table(title="valid: nothing was sent", show_header=False, title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for key, value in summary.get("request", {}).items():
-            table.add_row(key, Text(neutralize(str(value))))
+            table.add_row(self._text(key), self._text(value))
         self._print_rich(table)
 
     def records(self, rows: list[dict[str, Any]], *, title: str) -> None:
         """A list of flat records: a JSON array (json), tab-separated lines (plain), or a table."""
         if self.mode == "json":
-            self.env.stdout.write(json.dumps(_scrub(rows, self._secrets()), ensure_ascii=False) + "\n")
-            self.env.stdout.flush()
+            self._json_line(rows)
             return
         if self.mode == "plain":
             for row in rows:
                 self.out("\t".join("" if v is None else neutralize(str(v)) for v in row.values()))
             return
         from rich.table import Table
-        from rich.text import Text
 
         table = Table(title=title, title_justify="left")
         columns = list(rows[0]) if rows else []
@@ -357,7 +394,7 @@ class Renderer:
             # Ids and numbers stay whole on one line; only the last (prose) column wraps.
             table.add_column(column, overflow="fold", no_wrap=index < len(columns) - 1)
         for row in rows:
-            table.add_row(*(Text("" if v is None else neutralize(str(v))) for v in row.values()))
+            table.add_row(*(self._text(v) for v in row.values()))
         self._print_rich(table)
 
     def dry_run(self, request: dict[str, Any], warnings: list[Problem]) -> None:
@@ -371,14 +408,15 @@ class Renderer:
             for name, value in request["headers"].items():
                 self.out(f"{name}: {value}")
             self.out("")
-            self.out(request["body"])
+            self.out(json_safe(request["body"]))
         else:
             from rich.text import Text
 
-            pretty = json.dumps(json.loads(request["body"]), ensure_ascii=False, indent=2)
+            pretty = json_safe(json.dumps(json.loads(request["body"]), ensure_ascii=False, indent=2))
             lines = [f"{request['method']} {request['url']}"]
             lines += [f"{name}: {value}" for name, value in request["headers"].items()]
-            self._print_rich(Text("\n".join(lines) + "\n\n" + pretty))
+            text = redact("\n".join(lines) + "\n\n" + pretty, self._secrets())
+            self._print_rich(Text(neutralize(text, keep_newlines=True)))
         self.note("dry run: nothing was sent")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -180,7 +180,10 @@ def read_api_key_file(spec: str, stdin: TextIO | None = None) -> str:
     """Read an API key from a file path or ``-`` (stdin). Raises :class:`UsageError` if unreadable."""
     if spec == "-":
         stream = stdin if stdin is not None else sys.stdin
-        return stream.read()
+        try:
+            return stream.read()
+        except UnicodeDecodeError:
+            raise UsageError("the API key from stdin (--api-key-file -) is not UTF-8 text", hint="Pipe in only the key, as text.", code="API_KEY_INVALID") from None
     try:
         return Path(spec).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -189,14 +192,15 @@ def read_api_key_file(spec: str, stdin: TextIO | None = None) -> str:
 
 
 def clean_api_key(raw: str, source: Source) -> str:
-    """Trim surrounding whitespace; refuse whitespace or control characters inside the key.
+    """Trim surrounding whitespace; refuse whitespace, control or non-ASCII characters inside the key.
 
     The key itself never appears in the error: only the position and the character class.
     """
     key = raw.strip()
     for index, ch in enumerate(key):
-        if ch.isspace() or not ch.isprintable():
-            kind = "whitespace" if ch.isspace() else "a control character"
+        if ch.isspace() or not ch.isprintable() or not ch.isascii():
+            # An HTTP header carries ASCII only; kaleyra.io keys are printable ASCII.
+            kind = "whitespace" if ch.isspace() else "a control character" if not ch.isprintable() else "a non-ASCII character"
             raise UsageError(
                 f"the API key from {source} has {kind} (U+{ord(ch):04X}) at position {index + 1}",
                 hint="Copy the key again from kaleyra.io; a key is one unbroken string.",
@@ -378,11 +382,14 @@ def resolve_settings(
     cwd: Path | None = None,
     stdin: TextIO | None = None,
     need_key: bool = True,
+    on_secret: Callable[[str], None] | None = None,
 ) -> Settings:
     """Resolve every setting with its source (DESIGN section 2).
 
     ``environ`` defaults to ``os.environ``; ``cwd`` to the working directory (for ``./.env``).
     ``need_key=False`` skips reading ``--api-key-file`` (``validate`` needs no credentials).
+    ``on_secret`` is called with every API key found (the one in use and those it overrode) as
+    soon as it is read, so output can mask it even when a later setting fails.
     Raises :class:`UsageError`/:class:`ConfigError` for unusable input (bad ``.env``, bad
     config file, unknown profile, bad base URL, a key with inner whitespace).
     """
@@ -423,6 +430,10 @@ def resolve_settings(
         key_path = env_path
     elif api_key.source.kind == "config":
         key_path = config.path
+    if on_secret is not None:
+        for value in (api_key.value, *(v for v, _ in api_key.overridden)):
+            if isinstance(value, str) and value.strip():
+                on_secret(value.strip())
     if api_key.value is not None:
         api_key = Resolved(clean_api_key(str(api_key.value), api_key.source), api_key.source, api_key.overridden)
         if api_key.value == "":

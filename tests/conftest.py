@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+# Hypothesis profiles ("long") must exist before pytest's hypothesis plugin loads one by name.
+from tests.hostile import _profiles as _hypothesis_profiles  # noqa: F401
+
 SID = "HXAP16TEST0097IN"
 API_KEY = "Aq7Zx1Sec4etKey9Test0000000000003"
 WA_NUMBER = "+919000012345"

@@ -66,7 +66,8 @@ def prepare(
             "--payload": str(payload) if payload is not None else None,
         }
     )
-    settings = resolve_settings(settings_input, env.environ, stdin=env.stdin, need_key=need_key)
+    on_secret = state.renderer.secrets.append if state.renderer is not None else None
+    settings = resolve_settings(settings_input, env.environ, stdin=env.stdin, need_key=need_key, on_secret=on_secret)
     if state.renderer is not None and settings.api_key.value:
         state.renderer.secrets.append(settings.api_key.value)
     if sandbox_url is not None:
