@@ -70,9 +70,31 @@ PreviewUrl = Annotated[
 Ref = Annotated[str | None, typer.Option("--ref", help="extra_info.ref (max 255 characters).", rich_help_panel=MESSAGE, show_default=False)]
 Ref1 = Annotated[str | None, typer.Option("--ref1", help="extra_info.ref1 (max 255 characters).", rich_help_panel=MESSAGE, show_default=False)]
 Ref2 = Annotated[str | None, typer.Option("--ref2", help="extra_info.ref2 (max 255 characters).", rich_help_panel=MESSAGE, show_default=False)]
+
+
+def complete_wa_source(incomplete: str) -> list[str]:
+    """Shell completion for ``--wa-source``: the documented values."""
+    from ..message import WA_SOURCES
+
+    return [value for value in WA_SOURCES if value.startswith(incomplete)]
+
+
+def complete_pod(incomplete: str) -> list[str]:
+    """Shell completion for ``--pod``: the pod names."""
+    from ..settings import PODS
+
+    return [pod for pod in PODS if pod.startswith(incomplete)]
+
+
 WaSource = Annotated[
     str | None,
-    typer.Option("--wa-source", help="extra_info.wa_source (api, zoho, shopify, ...). Config key wa_source.", rich_help_panel=MESSAGE, show_default=False),
+    typer.Option(
+        "--wa-source",
+        help="extra_info.wa_source (api, zoho, shopify, ...). Config key wa_source.",
+        rich_help_panel=MESSAGE,
+        show_default=False,
+        autocompletion=complete_wa_source,
+    ),
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.", rich_help_panel=MESSAGE)]
 
@@ -91,7 +113,16 @@ ApiKeyFile = Annotated[
         show_default=False,
     ),
 ]
-Pod = Annotated[str | None, typer.Option("--pod", help="Kaleyra pod: in, sg, eu or na. Env KALEYRA_POD. Default: in.", rich_help_panel=CREDENTIALS, show_default=False)]
+Pod = Annotated[
+    str | None,
+    typer.Option(
+        "--pod",
+        help="Kaleyra pod: in, sg, eu or na. Env KALEYRA_POD. Default: in.",
+        rich_help_panel=CREDENTIALS,
+        show_default=False,
+        autocompletion=complete_pod,
+    ),
+]
 BaseUrl = Annotated[
     str | None,
     typer.Option("--base-url", help="API base URL, overrides the pod. Env KALEYRA_BASE_URL.", rich_help_panel=CREDENTIALS, show_default=False),

@@ -33,6 +33,14 @@ config_app = typer.Typer(
     help=HELP,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "Examples:\n\n"
+        "  kwa config init                       # asks for SID, key, business number\n"
+        "  kwa config set pod eu --profile prod\n"
+        "  kwa config use prod\n"
+        "  kwa config show                       # each setting and where it is from\n\n"
+        "Settings: flag > environment > .env > config profile > default. 'kwa config COMMAND --help' for more."
+    ),
 )
 
 # ---------------------------------------------------------------- shared options

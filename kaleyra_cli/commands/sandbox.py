@@ -10,17 +10,30 @@ from . import _options as o
 
 HELP = "Run a local emulator of Kaleyra's Send Reply endpoint, for trying kwa and testing pipelines."
 
-sandbox_app = typer.Typer(help=HELP, no_args_is_help=True)
+# Epilogs: examples one per line in one paragraph (Typer's Rich help keeps single newlines), and a
+# last line that is not indented, since the help dedents the lines after the first when all are.
+sandbox_app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    epilog=(
+        "Examples:\n\n"
+        "  kwa reply --sandbox --to +919876543210 \"hi\"     # no server needed: one send\n"
+        "  kwa sandbox serve --port 8181 &                 # a server for scripts and CI\n"
+        "  kwa sandbox numbers                             # the numbers that fail on purpose\n\n"
+        "The sandbox listens on loopback only and needs no Kaleyra account."
+    ),
+)
 
 
 @sandbox_app.command(
     "serve",
     epilog=(
         "Examples:\n\n"
-        "  kwa sandbox serve &\n\n"
-        "  export KALEYRA_BASE_URL=http://127.0.0.1:8181 (and the printed KALEYRA_SID, KALEYRA_API_KEY, KALEYRA_WA_NUMBER)\n\n"
-        "  kwa reply --to +919876543210 hi\n\n"
-        "  curl -s http://127.0.0.1:8181/_sandbox/messages"
+        "  kwa sandbox serve &                          # prints the exports to use\n"
+        "  export KALEYRA_BASE_URL=http://127.0.0.1:8181\n"
+        "  kwa reply --to +919876543210 hi\n"
+        "  curl -s http://127.0.0.1:8181/_sandbox/messages\n\n"
+        "Stop it with Ctrl-C, or SIGTERM (kill %1) from a script."
     ),
 )
 def serve_command(
@@ -50,7 +63,16 @@ def serve_command(
     renderer.err("kwa: sandbox stopped")
 
 
-@sandbox_app.command("numbers")
+@sandbox_app.command(
+    "numbers",
+    epilog=(
+        "Examples:\n\n"
+        "  kwa sandbox numbers\n"
+        "  kwa reply --sandbox --to +12025550110 hi; echo \"exit $?\"   # low balance: exit 5\n"
+        "  kwa sandbox numbers --json | jq -r '.[] | \"\\(.number) \\(.code)\"'\n\n"
+        "Each number passes kwa's own checks, so the failure comes from the sandbox, as from Kaleyra."
+    ),
+)
 def numbers_command(
     ctx: typer.Context,
     output: o.Output = o.OutputMode.auto,
