@@ -12,13 +12,16 @@ provably never left (connect failures) and explicit "not processed" answers (429
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -35,6 +38,8 @@ from .errors import (
 from .message import ReplyRequest
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 USER_AGENT = f"kwa/{__version__}"
@@ -105,11 +110,21 @@ def body_snippet(content: bytes, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def parse_response(status: int, headers: Mapping[str, str], content: bytes, reason: str = "") -> SendResult:
+# Kaleyra's codes look like WA400, RBC001, E110, WA-401: anything else in ``code`` (a newline, an
+# escape, "::" that GitHub Actions would read as a workflow command) is not a code.
+_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
+def parse_response(
+    status: int, headers: Mapping[str, str], content: bytes, reason: str = "", *, cut: str | None = None
+) -> SendResult:
     """Turn an HTTP answer into a :class:`SendResult` or raise :class:`ApiError` (DESIGN section 5).
 
     Defensive: the body may not be JSON (a gateway's HTML), ``data`` may be ``[]`` or ``{}``,
-    ``code``/``message`` may be missing or of the wrong type.
+    ``code``/``message`` may be missing or of the wrong type, ``code`` may not look like a code
+    (then it is ignored). ``cut`` says why ``content`` is incomplete (too large, the connection
+    broke, it stalled), or ``None``: the status line decided the outcome, so a cut answer keeps
+    its status's meaning and the reason is added to the warning or error message.
     """
     document: Any = None
     try:
@@ -117,7 +132,7 @@ def parse_response(status: int, headers: Mapping[str, str], content: bytes, reas
     except (ValueError, UnicodeDecodeError):
         document = None
     doc = document if isinstance(document, dict) else {}
-    code = doc.get("code") if isinstance(doc.get("code"), str) else None
+    code = doc.get("code") if isinstance(doc.get("code"), str) and _CODE_RE.fullmatch(doc["code"]) else None
     message = doc.get("message") if isinstance(doc.get("message"), str) else None
     data = doc.get("data")
     if 200 <= status < 300:
@@ -125,8 +140,9 @@ def parse_response(status: int, headers: Mapping[str, str], content: bytes, reas
         message_id = data.get("message_id") if isinstance(data, dict) else None
         if not isinstance(message_id, str) or not message_id:
             message_id = None
+            why = f" ({cut})" if cut else ""
             warnings.append(
-                f"the API accepted the request (HTTP {status}) but sent no message_id; "
+                f"the API accepted the request (HTTP {status}) but sent no message_id{why}; "
                 "find the message in kaleyra.io reports"
             )
         return SendResult(message_id, status, code, message, warnings=warnings)
@@ -138,6 +154,8 @@ def parse_response(status: int, headers: Mapping[str, str], content: bytes, reas
         message = reason or f"HTTP {status}"
         if snippet:
             message = f"{message}: {snippet}"
+    if cut:
+        message = f"{message} ({cut})"
     retry_after = parse_retry_after(_header(headers, "retry-after"))
     return_code = code or f"HTTP_{status}"
     raise ApiError(
@@ -213,6 +231,116 @@ def classify_transport_error(exc: Exception, *, timeout: float, connect_timeout:
     return OutcomeUnknownError(f"the request failed: {detail}", code="TRANSPORT_ERROR")
 
 
+def ssl_context(ca_bundle: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """The TLS context kwa verifies servers with; verification is never turned off.
+
+    Trusted CAs, first found: ``ca_bundle`` (``--ca-bundle PATH``, a PEM file; it replaces the
+    default store, like curl's ``--cacert``), ``SSL_CERT_FILE``, ``SSL_CERT_DIR`` (from
+    ``environ``, default ``os.environ``), else certifi's bundle. Raises :class:`UsageError`
+    (exit 2, ``CA_BUNDLE_INVALID``) for a bundle that is missing, unreadable or holds no certificate.
+    """
+    import ssl
+
+    env = os.environ if environ is None else environ
+    if ca_bundle is not None:
+        origin, path, folder = "--ca-bundle", str(ca_bundle), False
+    elif env.get("SSL_CERT_FILE"):
+        origin, path, folder = "SSL_CERT_FILE", env["SSL_CERT_FILE"], False
+    elif env.get("SSL_CERT_DIR"):
+        origin, path, folder = "SSL_CERT_DIR", env["SSL_CERT_DIR"], True
+    else:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    hint = (
+        "Give a PEM file of the CA certificates to trust (e.g. your company's root CA bundle)"
+        + (", or unset SSL_CERT_FILE / SSL_CERT_DIR." if origin != "--ca-bundle" else ".")
+    )
+    where = Path(path)
+    if folder and not where.is_dir():
+        raise UsageError(f"SSL_CERT_DIR {path} is not a folder", hint=hint, code="CA_BUNDLE_INVALID")
+    if not folder and not where.is_file():
+        what = "does not exist" if not where.exists() else "is not a file"
+        raise UsageError(f"the CA bundle {path} ({origin}) {what}", hint=hint, code="CA_BUNDLE_INVALID")
+    try:
+        return ssl.create_default_context(capath=path) if folder else ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (getattr(exc, "reason", None) or str(exc))
+        raise UsageError(f"cannot use the CA bundle {path} ({origin}): {reason}", hint=hint, code="CA_BUNDLE_INVALID") from None
+
+
+#: Loopback is always reached directly: a proxy's own loopback is another machine's.
+LOOPBACK_PATTERNS = ("all://127.0.0.1", "all://localhost", "all://[::1]")
+_PROXY_VARIABLES = {"http://": "HTTP_PROXY", "https://": "HTTPS_PROXY", "all://": "ALL_PROXY"}
+_USERINFO_RE = re.compile(r"(?<=://)[^/@]*@")
+
+
+def environment_proxies() -> dict[str, str | None]:
+    """The proxies the environment names, as httpx mount patterns (``"https://": "http://proxy:3128"``;
+    ``None`` = direct for ``NO_PROXY`` entries). ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` in either
+    case (``urllib.request.getproxies``, as httpx reads them, CGI's ``HTTP_PROXY`` guard included)."""
+    from urllib.request import getproxies
+
+    info = getproxies()
+    mounts: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        if info.get(scheme):
+            url = info[scheme]
+            mounts[f"{scheme}://"] = url if "://" in url else f"http://{url}"
+    for host in (h.strip() for h in info.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        try:
+            address = ipaddress.ip_address(host.split("/")[0].strip("[]"))
+        except ValueError:
+            address = None
+        if "://" in host:
+            mounts[host] = None
+        elif address is not None and address.version == 6:
+            mounts[f"all://[{host.strip('[]')}]"] = None
+        elif address is not None or host.lower() == "localhost":
+            mounts[f"all://{host}"] = None
+        else:
+            # curl's rules: "example.com" is the domain and its subdomains, ".example.com" subdomains only.
+            mounts[f"all://*{host}"] = None
+    return mounts
+
+
+def proxy_mounts(verify: Any = True, *, trust_env: bool = True, asynchronous: bool = False, **transport_options: Any) -> dict[str, Any]:
+    """httpx ``mounts`` that send each request through the proxy the environment names for it.
+
+    httpx reads ``HTTPS_PROXY``/``NO_PROXY`` itself only when it builds its own transport; kwa
+    builds its transports (and a caller may pass a custom one), so it mounts the proxies itself,
+    each an ``HTTPTransport`` (``AsyncHTTPTransport`` when ``asynchronous``) with the same
+    ``verify`` and ``transport_options``. Loopback hosts are always direct (``--sandbox``
+    behind a corporate proxy). Raises :class:`UsageError` (exit 2, ``PROXY_INVALID``) for a
+    proxy URL httpx cannot use (a typo, ``socks5://`` without socksio).
+    """
+    import httpx
+
+    factory = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
+    mounts: dict[str, Any] = {}
+    if trust_env:
+        for pattern, url in environment_proxies().items():
+            if url is None:
+                mounts[pattern] = None
+                continue
+            try:
+                mounts[pattern] = factory(proxy=httpx.Proxy(url), verify=verify, **transport_options)
+            except (ValueError, TypeError, ImportError, httpx.InvalidURL) as exc:
+                variable = _PROXY_VARIABLES.get(pattern, "the proxy variable")
+                raise UsageError(
+                    f"the proxy {_USERINFO_RE.sub('***@', url)} ({variable}) cannot be used: {exc}",
+                    hint=f"Fix {variable} (e.g. http://proxy.example.com:3128), or list the host in NO_PROXY.",
+                    code="PROXY_INVALID",
+                ) from None
+    for pattern in LOOPBACK_PATTERNS:
+        mounts[pattern] = None
+    return mounts
+
+
 @dataclass
 class RetryPolicy:
     """Which failures are retried and after how long (DESIGN section 5).
@@ -266,7 +394,11 @@ class KaleyraClient:
     the business number in E.164 (the URL's ``<phone_number>``); ``timeout`` seconds per
     attempt for write/read, ``connect_timeout`` seconds for connecting. ``on_event`` is
     called with ``("request", {...})`` and ``("response", {...})`` per attempt, key masked
-    (for ``--verbose``). ``transport`` is for tests. Use as a context manager.
+    (for ``--verbose``). ``verify``: ``True`` (see :func:`ssl_context`: ``SSL_CERT_FILE``,
+    ``SSL_CERT_DIR``, certifi) or an ``ssl.SSLContext`` (``--ca-bundle``). ``transport``: a custom
+    transport for direct connections (tests, or transport settings such as ``retries``); the
+    environment's proxies (``HTTPS_PROXY``, ``NO_PROXY``) apply whether or not one is given,
+    unless ``trust_env`` is false. Use as a context manager.
 
     :meth:`send_reply` returns a :class:`SendResult` or raises :class:`ApiError`,
     :class:`NetworkError`, :class:`OutcomeUnknownError` or :class:`UsageError`; every
@@ -288,9 +420,15 @@ class KaleyraClient:
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         verify: Any = True,
+        trust_env: bool = True,
     ) -> None:
         import httpx
 
+        if verify is True:
+            verify = ssl_context()
+        mounts = proxy_mounts(verify, trust_env=trust_env)
+        if transport is None:
+            transport = httpx.HTTPTransport(verify=verify)
         self.base_url = base_url
         self.sid = sid
         self.wa_number = wa_number
@@ -304,7 +442,9 @@ class KaleyraClient:
             timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
             follow_redirects=False,  # the key must never travel to another host
             transport=transport,
+            mounts=mounts,
             verify=verify,
+            trust_env=False,  # proxies and CAs from the environment are applied above, once
             headers={"User-Agent": USER_AGENT},
         )
 
@@ -349,30 +489,56 @@ class KaleyraClient:
         try:
             request = self._http.build_request("POST", self.url, content=body, headers=headers)
             response = self._http.send(request, stream=True)
-            try:
-                content = _read_limited(response.iter_bytes(), MAX_RESPONSE_BYTES)
-            finally:
-                response.close()
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc, timeout=self.timeout, connect_timeout=self.connect_timeout) from None
         except (ValueError, TypeError) as exc:
             # httpx/h11 refuse some inputs before any byte is sent (e.g. an illegal header value).
             raise UsageError(f"the request could not be built: {exc}", code="REQUEST_INVALID") from None
+        # The status line has arrived: it decides the outcome, whatever happens to the body.
+        try:
+            content, cut = read_answer(response.iter_bytes(), MAX_RESPONSE_BYTES, self.timeout)
+        finally:
+            _close_quietly(response)
         self._emit(
             "response",
             {"status": response.status_code, "headers": dict(response.headers), "body": content},
         )
-        return parse_response(response.status_code, response.headers, content, response.reason_phrase)
+        return parse_response(response.status_code, response.headers, content, response.reason_phrase, cut=cut)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self._on_event is not None:
             self._on_event(kind, data)
 
 
-def _read_limited(chunks: Iterable[bytes], limit: int) -> bytes:
+def read_answer(chunks: Iterable[bytes], limit: int, timeout: float) -> tuple[bytes, str | None]:
+    """Read a response body: at most ``limit`` bytes, within ``timeout`` seconds in all.
+
+    Returns ``(content, cut)``: ``cut`` says why the body is incomplete (larger than ``limit``,
+    still trickling in after ``timeout`` s, stalled, the connection broke), else ``None``.
+    Never raises for a transport failure: the status line already arrived.
+    """
+    import httpx
+
     buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) >= limit:
-            return bytes(buffer[:limit])
-    return bytes(buffer)
+    deadline = time.monotonic() + timeout
+    try:
+        for chunk in chunks:
+            buffer += chunk
+            if len(buffer) > limit:
+                return bytes(buffer[:limit]), f"the answer is larger than {limit // 1024} KiB and was cut"
+            if time.monotonic() > deadline:
+                return bytes(buffer), f"the answer was still arriving after {timeout:g} s and was cut"
+    except httpx.TimeoutException:
+        return bytes(buffer), f"the answer stalled for {timeout:g} s and was cut"
+    except httpx.HTTPError as exc:
+        return bytes(buffer), f"the connection broke before the answer was complete: {exc or exc.__class__.__name__}"
+    return bytes(buffer), None
+
+
+def _close_quietly(response: Any) -> None:
+    import httpx
+
+    try:
+        response.close()
+    except httpx.HTTPError:
+        pass  # a broken connection: it is discarded either way

@@ -150,17 +150,37 @@ class Journal:
                 return Claim(False, entry)
             time.sleep(poll)
 
+    # A write that fails here (a full disk, a read-only folder) never loses what is recorded: the
+    # row stays "in_flight" under this process's pid, which a later run reads as "unknown" once the
+    # pid is gone, so it refuses to send (exit 9) rather than risk sending twice.
+
     def accept(self, key: str, message_id: str | None) -> None:
-        """Record that ``key`` was accepted with ``message_id``."""
-        self._update(key, "accepted", message_id)
+        """Record that ``key`` was accepted with ``message_id``. Raises :class:`UsageError`
+        (``JOURNAL_ERROR``) when the journal cannot be written; the key then reads as unknown."""
+        try:
+            self._update(key, "accepted", message_id)
+        except sqlite3.Error as exc:
+            raise UsageError(
+                f"the idempotency journal {self.path} could not record key {key!r}: {exc}",
+                hint="A later run with this key will refuse to send (outcome unknown) rather than send twice; free space or set KWA_STATE_DIR.",
+                code="JOURNAL_ERROR",
+            ) from None
 
     def mark_unknown(self, key: str) -> None:
-        """Record that the outcome for ``key`` is unknown (it may have been accepted)."""
-        self._update(key, "unknown", None)
+        """Record that the outcome for ``key`` is unknown (it may have been accepted).
+        Best effort: if the write fails, the in-flight row reads as unknown anyway once this process ends."""
+        try:
+            self._update(key, "unknown", None)
+        except sqlite3.Error:
+            pass
 
     def release(self, key: str) -> None:
-        """Forget ``key``: its request provably did not send a message, so a later run may."""
-        self._db.execute("DELETE FROM replies WHERE key = ? AND pid = ?", (key, os.getpid()))
+        """Forget ``key``: its request provably did not send a message, so a later run may.
+        Best effort: if the write fails, the key reads as unknown later (safe: never sends twice)."""
+        try:
+            self._db.execute("DELETE FROM replies WHERE key = ? AND pid = ?", (key, os.getpid()))
+        except sqlite3.Error:
+            pass
 
     def _update(self, key: str, status: str, message_id: str | None) -> None:
         self._db.execute(

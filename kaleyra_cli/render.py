@@ -49,6 +49,21 @@ def json_safe(text: str) -> str:
     return _JSON_RAW_CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _discard_stdout() -> None:
+    """After stdout failed, point file descriptor 1 at /dev/null so the final flush at exit
+    cannot fail again (and print "Exception ignored" noise)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (tests): nothing will be flushed to it
+
+
 def write_text(stream: TextIO, text: str) -> None:
     """Write ``text``; a stream that cannot encode a character (ASCII, cp1252) gets an escape instead of a crash."""
     try:
@@ -151,6 +166,7 @@ class Renderer:
     quiet: bool = False
     verbose: bool = False
     secrets: list[str] = field(default_factory=list)
+    _stdout_failed: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode == "auto":
@@ -169,8 +185,25 @@ class Renderer:
     def _line(self, stream: TextIO, text: str) -> None:
         # Last line of defence: whatever a caller passes, no key and no control character
         # (ANSI escape, CR, BEL...) reaches the terminal; newlines of multi-line text stay.
-        write_text(stream, neutralize(redact(text, self._secrets()), keep_newlines=True) + "\n")
-        stream.flush()
+        self._put(stream, neutralize(redact(text, self._secrets()), keep_newlines=True) + "\n")
+
+    def _put(self, stream: TextIO, text: str) -> None:
+        """Write and flush. stdout that fails (a full disk, EIO) is reported on stderr with what it
+        should have shown (the message_id of a reply already sent is never lost); the exit code
+        stays the outcome's. A closed pipe is left to the CLI layer (exit quietly)."""
+        try:
+            write_text(stream, text)
+            stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if stream is not self.env.stdout:
+                return  # stderr itself failed: nowhere left to say anything
+            _discard_stdout()
+            if not self._stdout_failed:
+                self._stdout_failed = True
+                self._put(self.env.stderr, f"kwa: error: cannot write to stdout ({exc.strerror or exc}); its output follows on stderr\n")
+            self._put(self.env.stderr, text)
 
     def _text(self, value: Any, style: str = "") -> Any:
         """A Rich ``Text`` cell of untrusted text: never markup, key masked before Rich can wrap it, controls shown."""
@@ -183,11 +216,13 @@ class Renderer:
 
     def _json_line(self, value: Any) -> None:
         scrubbed = _scrub(value, self._secrets())
+        text = json_safe(json.dumps(scrubbed, ensure_ascii=False))
+        encoding = getattr(self.env.stdout, "encoding", None) or "utf-8"
         try:
-            self.env.stdout.write(json_safe(json.dumps(scrubbed, ensure_ascii=False)) + "\n")
-        except UnicodeEncodeError:  # an ASCII stdout, or a lone surrogate from a server
-            self.env.stdout.write(json.dumps(scrubbed, ensure_ascii=True) + "\n")
-        self.env.stdout.flush()
+            text.encode(encoding)
+        except (UnicodeEncodeError, LookupError):  # an ASCII stdout, or a lone surrogate from a server
+            text = json.dumps(scrubbed, ensure_ascii=True)
+        self._put(self.env.stdout, text + "\n")
 
     def _console(self, stream: TextIO, isatty: bool) -> Any:
         from rich.console import Console
@@ -228,8 +263,7 @@ class Renderer:
             legacy_windows=False,
         )
         console.print(renderable)
-        write_text(stream, redact(buffer.getvalue(), self._secrets()))
-        stream.flush()
+        self._put(stream, redact(buffer.getvalue(), self._secrets()))
 
     # -- messages -------------------------------------------------------------------------
     def warn(self, problems: list[Problem]) -> None:

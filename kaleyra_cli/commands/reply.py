@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +32,7 @@ class Prepared:
     problems: list[Problem]
     settings: Settings
     wa_number: str | None
+    verify: Any = True  # the TLS context to send with (ssl_context: --ca-bundle, SSL_CERT_FILE, certifi)
 
 
 def prepare(
@@ -180,6 +182,16 @@ def reply_command(
         bool,
         typer.Option("--retry-unsafe", help="Also retry what may have reached Kaleyra (5xx, timeouts): may send twice.", rich_help_panel=o.SENDING),
     ] = False,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-bundle",
+            help="Trust the CA certificates in this PEM file instead of the default store (e.g. a corporate proxy's CA). Env SSL_CERT_FILE.",
+            metavar="PATH",
+            rich_help_panel=o.SENDING,
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the exact request; send nothing.", rich_help_panel=o.SENDING)] = False,
     idempotency_key: Annotated[
         str | None,
@@ -221,6 +233,7 @@ def reply_command(
             idempotency_key=idempotency_key,
             retries=retries,
             retry_unsafe=retry_unsafe,
+            ca_bundle=ca_bundle,
             argument=body_argument,
             to=to,
             to_wa_id=to_wa_id,
@@ -259,9 +272,13 @@ def _reply(
     idempotency_key: str | None,
     retries: int,
     retry_unsafe: bool,
+    ca_bundle: Path | None = None,
     **inputs: Any,
 ) -> None:
+    from ..client import ssl_context
+
     prepared = prepare(state, need_key=True, sandbox_url=sandbox_url, **inputs)
+    prepared.verify = ssl_context(ca_bundle, state.env.environ)  # a bad bundle is exit 2, also in a dry run
     warnings = [p for p in prepared.problems if p.severity == "warning"]
     state.warnings = warnings
     if prepared.request is None:
@@ -300,6 +317,7 @@ def _send(state: Any, prepared: Prepared, *, retries: int, retry_unsafe: bool) -
             retries=retries,
             retry_unsafe=retry_unsafe,
             on_event=renderer.event,
+            verify=prepared.verify,
         ) as client:
             return client.send_reply(prepared.request)
     except ApiError as error:
@@ -360,5 +378,8 @@ def _send_once(state: Any, prepared: Prepared, key: str, *, retries: int, retry_
         except BaseException:  # outcome unknown, Ctrl-C mid-request, or a bug: it may have been sent
             journal.mark_unknown(key)
             raise
-        journal.accept(key, result.message_id)
+        try:
+            journal.accept(key, result.message_id)
+        except UsageError as error:  # sent and accepted: report it, never turn it into a failure
+            state.renderer.note(f"warning: {error.message} ({error.hint})")
         return result, False
