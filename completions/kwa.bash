@@ -13,8 +13,8 @@ _kwa_spec() {
             positional="" ;;
         "kwa reply")
             commands=""
-            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --api-key-file --pod --base-url --profile --config --env-file --no-env-file --timeout --retries --retry-unsafe --dry-run --idempotency-key --sandbox --output -o --json --verbose -v --quiet -q --help -h"
-            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --api-key-file --pod --base-url --profile --config --env-file --timeout --retries --idempotency-key --output -o"
+            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --api-key-file --pod --base-url --profile --config --env-file --no-env-file --timeout --retries --retry-unsafe --ca-bundle --dry-run --idempotency-key --sandbox --output -o --json --verbose -v --quiet -q --help -h"
+            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --api-key-file --pod --base-url --profile --config --env-file --timeout --retries --ca-bundle --idempotency-key --output -o"
             positional="" ;;
         "kwa validate")
             commands=""
@@ -95,6 +95,7 @@ _kwa_values() {
         "kwa reply --pod") echo "in sg eu na" ;;
         "kwa reply --config") echo "@files" ;;
         "kwa reply --env-file") echo "@files" ;;
+        "kwa reply --ca-bundle") echo "@files" ;;
         "kwa reply --output"|"kwa reply -o") echo "auto table json plain" ;;
         "kwa validate --body-file") echo "@files" ;;
         "kwa validate --payload") echo "@files" ;;

@@ -58,6 +58,7 @@ complete -c kwa -n '__kwa_at "kwa reply"' -l no-env-file -d 'Do not read any .en
 complete -c kwa -n '__kwa_at "kwa reply"' -l timeout -x -d 'Seconds per attempt (connect at most 10)'
 complete -c kwa -n '__kwa_at "kwa reply"' -l retries -x -d 'Extra attempts for what is safe to retry'
 complete -c kwa -n '__kwa_at "kwa reply"' -l retry-unsafe -d 'Also retry what may have reached Kaleyra (5xx, timeouts): may send twice'
+complete -c kwa -n '__kwa_at "kwa reply"' -l ca-bundle -r -F -d 'Trust the CA certificates in this PEM file instead of the default store (e.g'
 complete -c kwa -n '__kwa_at "kwa reply"' -l dry-run -d 'Validate and print the exact request; send nothing'
 complete -c kwa -n '__kwa_at "kwa reply"' -l idempotency-key -x -d 'Send at most once per KEY (e.g'
 complete -c kwa -n '__kwa_at "kwa reply"' -l sandbox -d 'Send to a local emulator started for this command, with its own account (no Kaleyra account needed)'

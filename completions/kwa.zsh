@@ -64,6 +64,7 @@ _kwa__reply() {
         '--timeout=[Seconds per attempt (connect at most 10)]:timeout: ' \
         '--retries=[Extra attempts for what is safe to retry]:retries: ' \
         '--retry-unsafe[Also retry what may have reached Kaleyra (5xx, timeouts)\: may send twice]' \
+        '--ca-bundle=[Trust the CA certificates in this PEM file instead of the default store (e.g]:path:_files' \
         '--dry-run[Validate and print the exact request; send nothing]' \
         '--idempotency-key=[Send at most once per KEY (e.g]:key: ' \
         '--sandbox[Send to a local emulator started for this command, with its own account (no Kaleyra account needed)]' \
