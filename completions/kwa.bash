@@ -13,13 +13,13 @@ _kwa_spec() {
             positional="" ;;
         "kwa reply")
             commands=""
-            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --api-key-file --pod --base-url --profile --config --env-file --no-env-file --timeout --retries --retry-unsafe --ca-bundle --dry-run --idempotency-key --sandbox --output -o --json --verbose -v --quiet -q --help -h"
-            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --api-key-file --pod --base-url --profile --config --env-file --timeout --retries --ca-bundle --idempotency-key --output -o"
+            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --api-key-file --pod --base-url --profile --config --env-file --no-env-file --timeout --retries --retry-unsafe --ca-bundle --dry-run --idempotency-key --sandbox --batch --format --delimiter --concurrency --rate --results --resume --retry-unknown --force --skip-invalid --shard --output -o --json --verbose -v --quiet -q --help -h"
+            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --api-key-file --pod --base-url --profile --config --env-file --timeout --retries --ca-bundle --idempotency-key --batch --format --delimiter --concurrency --rate --results --shard --output -o"
             positional="" ;;
         "kwa validate")
             commands=""
-            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --pod --base-url --profile --config --env-file --no-env-file --output -o --json --quiet -q --help -h"
-            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --pod --base-url --profile --config --env-file --output -o"
+            options="--to --to-wa-id --context -c --body --body-file --payload --preview-url --no-preview-url --ref --ref1 --ref2 --wa-source --strict --from --sid --pod --base-url --profile --config --env-file --no-env-file --batch --format --delimiter --output -o --json --quiet -q --help -h"
+            value_options="--to --to-wa-id --context -c --body --body-file --payload --ref --ref1 --ref2 --wa-source --from --sid --pod --base-url --profile --config --env-file --batch --format --delimiter --output -o"
             positional="" ;;
         "kwa sandbox")
             commands="serve numbers"
@@ -96,6 +96,9 @@ _kwa_values() {
         "kwa reply --config") echo "@files" ;;
         "kwa reply --env-file") echo "@files" ;;
         "kwa reply --ca-bundle") echo "@files" ;;
+        "kwa reply --batch") echo "@files" ;;
+        "kwa reply --format") echo "csv jsonl" ;;
+        "kwa reply --results") echo "@files" ;;
         "kwa reply --output"|"kwa reply -o") echo "auto table json plain" ;;
         "kwa validate --body-file") echo "@files" ;;
         "kwa validate --payload") echo "@files" ;;
@@ -103,6 +106,8 @@ _kwa_values() {
         "kwa validate --pod") echo "in sg eu na" ;;
         "kwa validate --config") echo "@files" ;;
         "kwa validate --env-file") echo "@files" ;;
+        "kwa validate --batch") echo "@files" ;;
+        "kwa validate --format") echo "csv jsonl" ;;
         "kwa validate --output"|"kwa validate -o") echo "auto table json plain" ;;
         "kwa sandbox numbers --output"|"kwa sandbox numbers -o") echo "auto table json plain" ;;
         "kwa config init --config") echo "@files" ;;

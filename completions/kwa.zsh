@@ -68,6 +68,17 @@ _kwa__reply() {
         '--dry-run[Validate and print the exact request; send nothing]' \
         '--idempotency-key=[Send at most once per KEY (e.g]:key: ' \
         '--sandbox[Send to a local emulator started for this command, with its own account (no Kaleyra account needed)]' \
+        '--batch=[Send one reply per row of a CSV or JSONL file ('\''-'\'' = stdin)]:file|-:_files' \
+        '--format=[Input format]:batch_format:(csv jsonl)' \
+        '--delimiter=[CSV separator\: '\'','\'', '\'';'\'', '\''tab'\'' or '\''|'\'']:delimiter: ' \
+        '--concurrency=[Requests in flight at once]:concurrency: ' \
+        '--rate=[Messages per second across all workers; 0 = unlimited]:r: ' \
+        '--results=[Write one JSONL line per row (status, message_id, error) to PATH, flushed as it goes]:path:_files' \
+        '--resume[Continue the batch recorded in --results\: skip accepted rows (and rows of unknown outcome)]' \
+        '--retry-unknown[With --resume, also send rows whose outcome is unknown (they may arrive twice)]' \
+        '--force[Overwrite an existing --results file and start over]' \
+        '--skip-invalid[Send the valid rows even if others have errors; those are recorded invalid]' \
+        '--shard=[Send only rows whose 0-based index mod N is K-1 (N CI jobs or indexed Jobs split one file)]:k/n: ' \
         '(--output -o)--output=[auto = table on a terminal, plain otherwise]:output:(auto table json plain)' \
         '(--output -o)-o+[auto = table on a terminal, plain otherwise]:output:(auto table json plain)' \
         '--json[Same as -o json\: one JSON document on stdout]' \
@@ -104,6 +115,9 @@ _kwa__validate() {
         '--config=[Config file]:config:_files' \
         '--env-file=[Read settings from this .env file (default\: ./.env if present)]:env_file:_files' \
         '--no-env-file[Do not read any .env file]' \
+        '--batch=[Send one reply per row of a CSV or JSONL file ('\''-'\'' = stdin)]:file|-:_files' \
+        '--format=[Input format]:batch_format:(csv jsonl)' \
+        '--delimiter=[CSV separator\: '\'','\'', '\'';'\'', '\''tab'\'' or '\''|'\'']:delimiter: ' \
         '(--output -o)--output=[auto = table on a terminal, plain otherwise]:output:(auto table json plain)' \
         '(--output -o)-o+[auto = table on a terminal, plain otherwise]:output:(auto table json plain)' \
         '--json[Same as -o json\: one JSON document on stdout]' \

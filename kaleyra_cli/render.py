@@ -484,3 +484,181 @@ class Renderer:
         for row in rows:
             table.add_row(*(Text(neutralize(cell)) for cell in row))
         self._print_rich(table)
+
+    # -- batches (kwa reply --batch, kwa validate --batch) -----------------------------------
+    def batch_problems(self, problems: list[dict[str, Any]], *, total_errors: int, total_warnings: int, shown: int = 50) -> None:
+        """Located batch problems (human modes): a table on stderr (table) or one line each (plain).
+
+        ``problems`` are dicts with ``row``, ``line``, ``column``, ``severity``, ``code``, ``message``,
+        ``hint``; at most ``shown`` are printed, then how many more there are.
+        """
+        errors = [p for p in problems if p["severity"] == "error"]
+        warnings = [] if self.quiet else [p for p in problems if p["severity"] == "warning"]
+        listed = (errors + warnings)[:shown]
+        hidden = total_errors + (0 if self.quiet else total_warnings) - len(listed)
+        if self.mode == "table":
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table(title=f"{total_errors} error(s), {total_warnings} warning(s): nothing was sent", title_justify="left")
+            for column in ("row", "line", "column", "severity", "code", "message", "hint"):
+                table.add_column(column, overflow="fold", no_wrap=column in ("row", "line"))
+            for p in listed:
+                table.add_row(
+                    "" if p["row"] is None else str(p["row"]),
+                    "" if p["line"] is None else str(p["line"]),
+                    Text(neutralize(p["column"] or "")),
+                    p["severity"],
+                    p["code"],
+                    Text(neutralize(p["message"])),
+                    Text(neutralize(p["hint"] or "")),
+                )
+            if hidden > 0:
+                table.caption = f"... and {hidden} more not shown"
+            self._print_rich(table, stderr=True)
+            return
+        for p in listed:
+            self.err(f"kwa: {p['severity']}: {_where(p)}: {p['code']}: {neutralize(p['message'])}" + (f" (hint: {neutralize(p['hint'])})" if p["hint"] else ""))
+        if hidden > 0:
+            self.err(f"kwa: ... and {hidden} more not shown")
+
+    def batch_progress(self, total: int, *, title: str = "sending") -> Any:
+        """A live progress bar on stderr (done/total, msgs/s, ETA, counts per status) when stderr is a
+        terminal and ``CI`` is unset; otherwise an object whose ``update``/``close`` do nothing.
+        ``update(done, elapsed_seconds, counts)`` may be called often: Rich redraws at most 8 times a second."""
+        if not self.env.stderr_isatty or self.env.environ.get("CI") or self.quiet or total <= 0:
+            return _NoProgress()
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        console = Console(file=self.env.stderr, force_terminal=True, no_color=self.env.no_color, highlight=False, emoji=False)
+        progress = Progress(
+            TextColumn(title),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}", markup=False),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}", markup=False),
+            console=console,
+            refresh_per_second=8,
+            transient=False,
+        )
+        return _RichProgress(progress, total)
+
+    def batch_summary(self, summary: dict[str, Any], failures: list[dict[str, Any]]) -> None:
+        """The end of a batch: the summary JSON line (json), one line on stderr (plain), or tables on
+        stdout (table). ``failures`` are the first results lines that were not ``accepted``."""
+        if self.mode == "json":
+            self.json_out(summary)
+            return
+        counts = ", ".join(f"{summary[s]} {s}" for s in ("accepted", "failed", "unknown", "invalid", "skipped"))
+        timing = f"{summary['sent']} sent in {summary['elapsed_s']:.1f} s ({summary['rate']:.0f} msg/s)"
+        stopped = summary.get("stopped")
+        if self.mode == "plain":
+            for f in failures:
+                self.err(_failure_line(f))
+            line = f"kwa: batch: {summary['rows']} rows: {counts}; {timing}"
+            if summary.get("kept"):
+                line += f"; {summary['kept']} kept from an earlier run"
+            if summary.get("results"):
+                line += f"; results: {summary['results']}"
+            self.err(line)
+            if stopped:
+                self.err(f"kwa: stopped: {stopped['code']}: {neutralize(stopped['message'])}" + (f" (hint: {neutralize(stopped['hint'])})" if stopped.get("hint") else ""))
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        title = "Batch finished" if not stopped else f"Batch stopped ({stopped['code']})"
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        table.add_row("rows", str(summary["rows"]) + (f" (shard {summary['shard']})" if summary.get("shard") else ""))
+        for status in ("accepted", "failed", "unknown", "invalid", "skipped"):
+            table.add_row(status, str(summary[status]))
+        table.add_row("sent this run", str(summary["sent"]))
+        if summary.get("kept"):
+            table.add_row("kept from an earlier run", str(summary["kept"]))
+        table.add_row("elapsed", f"{summary['elapsed_s']:.1f} s")
+        table.add_row("rate", f"{summary['rate']:.0f} msg/s")
+        table.add_row("results", Text(summary.get("results") or "(no --results file)"))
+        if stopped:
+            table.add_row("stopped", Text(neutralize(f"{stopped['code']}: {stopped['message']}" + (f" ({stopped['hint']})" if stopped.get("hint") else ""))))
+        self._print_rich(table)
+        if failures:
+            rows = Table(title="Rows not accepted (first ones)", title_justify="left")
+            for column in ("row", "id", "to", "status", "code", "error"):
+                rows.add_column(column, overflow="fold", no_wrap=column in ("row", "status"))
+            for f in failures:
+                rows.add_row(
+                    str(f["row"]),
+                    Text(neutralize(str(f["id"] or ""))),
+                    Text(neutralize(str(f["to"] or ""))),
+                    f["status"],
+                    Text(f["code"] or ""),
+                    Text(neutralize(f["error"] or "")),
+                )
+            self._print_rich(rows)
+
+    def batch_valid(self, summary: dict[str, Any]) -> None:
+        """``kwa validate --batch`` without errors: ``valid`` (plain), a table, or the JSON document."""
+        if self.mode == "json":
+            self.json_out(summary)
+            return
+        if self.mode == "plain":
+            self.out("valid")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="valid: nothing was sent", show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for key in ("rows", "format", "delimiter", "columns", "warnings_total"):
+            value = summary.get(key)
+            if value is not None:
+                table.add_row(key, Text(neutralize(", ".join(value) if isinstance(value, list) else str(value))))
+        self._print_rich(table)
+
+
+def _where(p: Mapping[str, Any]) -> str:
+    parts = []
+    if p.get("row") is not None:
+        parts.append(f"row {p['row']}")
+    if p.get("line") is not None:
+        parts.append(f"line {p['line']}")
+    if p.get("column"):
+        parts.append(neutralize(str(p["column"])))
+    return ", ".join(parts) or "file"
+
+
+def _failure_line(f: Mapping[str, Any]) -> str:
+    ident = f" id {neutralize(str(f['id']))}" if f.get("id") else ""
+    to = f" to {neutralize(str(f['to']))}" if f.get("to") else ""
+    code = f" {f['code']}" if f.get("code") else ""
+    return f"kwa: row {f['row']}{ident}{to}: {f['status']}{code}: {neutralize(f.get('error') or '')}"
+
+
+class _NoProgress:
+    def update(self, done: int, elapsed: float, counts: Mapping[str, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _RichProgress:
+    def __init__(self, progress: Any, total: int) -> None:
+        self._progress = progress
+        self._task = progress.add_task("batch", total=total, rate="", counts="")
+        progress.start()
+
+    def update(self, done: int, elapsed: float, counts: Mapping[str, int]) -> None:
+        rate = f"{done / elapsed:.0f} msg/s" if elapsed > 0 else ""
+        shown = " ".join(f"{name} {counts.get(name, 0)}" for name in ("accepted", "failed", "unknown") if counts.get(name) or name == "accepted")
+        self._progress.update(self._task, completed=done, rate=rate, counts=shown)
+
+    def close(self) -> None:
+        self._progress.stop()

@@ -211,3 +211,64 @@ def read_payload(path: Path, stdin: TextIO) -> Any:
             f"payload {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
             hint="Check the file against Kaleyra's curl example (kwa reply --dry-run prints a valid body).",
         ) from None
+
+
+# -- batches (kwa reply --batch, kwa validate --batch; DESIGN section 7) ------------------------
+BATCH = "Batch"
+
+
+class BatchFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+Batch = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Send one reply per row of a CSV or JSONL file ('-' = stdin). Columns: to (or wa_id), body, context, ref, ref1, ref2, preview_url, id.",
+        metavar="FILE|-",
+        rich_help_panel=BATCH,
+        show_default=False,
+    ),
+]
+BatchFormatOpt = Annotated[
+    BatchFormat | None,
+    typer.Option("--format", help="Input format. Default: by extension (.csv .tsv .jsonl .ndjson), else detected.", rich_help_panel=BATCH, case_sensitive=False, show_default=False),
+]
+Delimiter = Annotated[
+    str | None,
+    typer.Option("--delimiter", help="CSV separator: ',', ';', 'tab' or '|'. Default: detected from the header line.", rich_help_panel=BATCH, show_default=False),
+]
+Concurrency = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, max=256, help="Requests in flight at once. Default: 8.", rich_help_panel=BATCH, show_default=False),
+]
+Rate = Annotated[
+    float | None,
+    typer.Option("--rate", min=0, help="Messages per second across all workers; 0 = unlimited. Default: 80 (Meta's default per-number throughput).", metavar="R", rich_help_panel=BATCH, show_default=False),
+]
+Results = Annotated[
+    Path | None,
+    typer.Option("--results", help="Write one JSONL line per row (status, message_id, error) to PATH, flushed as it goes.", metavar="PATH", rich_help_panel=BATCH, show_default=False),
+]
+Resume = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue the batch recorded in --results: skip accepted rows (and rows of unknown outcome).", rich_help_panel=BATCH),
+]
+RetryUnknown = Annotated[
+    bool,
+    typer.Option("--retry-unknown", help="With --resume, also send rows whose outcome is unknown (they may arrive twice).", rich_help_panel=BATCH, show_default=False),
+]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Overwrite an existing --results file and start over.", rich_help_panel=BATCH, show_default=False),
+]
+SkipInvalid = Annotated[
+    bool,
+    typer.Option("--skip-invalid", help="Send the valid rows even if others have errors; those are recorded invalid.", rich_help_panel=BATCH, show_default=False),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", help="Send only rows whose 0-based index mod N is K-1 (N CI jobs or indexed Jobs split one file).", metavar="K/N", rich_help_panel=BATCH, show_default=False),
+]

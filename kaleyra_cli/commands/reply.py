@@ -207,6 +207,17 @@ def reply_command(
         bool,
         typer.Option("--sandbox", help="Send to a local emulator started for this command, with its own account (no Kaleyra account needed).", rich_help_panel=o.SENDING),
     ] = False,
+    batch: o.Batch = None,
+    batch_format: o.BatchFormatOpt = None,
+    delimiter: o.Delimiter = None,
+    concurrency: o.Concurrency = None,
+    rate: o.Rate = None,
+    results: o.Results = None,
+    resume: o.Resume = False,
+    retry_unknown: o.RetryUnknown = False,
+    force: o.Force = False,
+    skip_invalid: o.SkipInvalid = False,
+    shard: o.ShardOpt = None,
     output: o.Output = o.OutputMode.auto,
     as_json: o.JsonFlag = False,
     verbose: o.Verbose = False,
@@ -218,6 +229,28 @@ def reply_command(
 
     state = get_state(ctx)
     renderer = state.make_renderer(o.output_mode(output, as_json), quiet=quiet, verbose=verbose)
+    if batch is not None or any((batch_format, delimiter, concurrency, rate is not None, results, resume, retry_unknown, force, skip_invalid, shard)):
+        from .batch_cmd import check_batch_only, check_not_single, run_batch
+
+        check_batch_only(
+            batch, **{"--format": batch_format, "--delimiter": delimiter, "--concurrency": concurrency, "--rate": rate,
+                      "--results": results, "--resume": resume, "--retry-unknown": retry_unknown, "--force": force,
+                      "--skip-invalid": skip_invalid, "--shard": shard}
+        )
+        check_not_single(
+            **{"the BODY argument": body_argument, "--to": to, "--to-wa-id": to_wa_id, "--context": context, "--body": body,
+               "--body-file": body_file, "--payload": payload, "--dry-run": dry_run, "--idempotency-key": locals().get("idempotency_key")}
+        )
+        return run_batch(
+            state, renderer, batch=batch, fmt=batch_format, delimiter=delimiter, concurrency=concurrency, rate=rate,
+            results=results, resume=resume, retry_unknown=retry_unknown, force=force, skip_invalid=skip_invalid, shard=shard,
+            strict=strict, preview_url=preview_url, ref=ref, ref1=ref1, ref2=ref2, wa_source=wa_source, retries=retries,
+            retry_unsafe=retry_unsafe, sandbox=sandbox, ca_bundle=ca_bundle,
+            settings_input=SettingsInput(
+                sid=sid, wa_number=from_number, pod=pod, base_url=base_url, wa_source=wa_source, timeout=timeout,
+                profile=profile, config=config, env_file=env_file, no_env_file=no_env_file, api_key_file=api_key_file,
+            ),
+        )
     if sandbox and not dry_run:
         from ..sandbox import running_sandbox
 

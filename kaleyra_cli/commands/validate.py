@@ -40,6 +40,9 @@ def validate_command(
     config: o.Config = None,
     env_file: o.EnvFile = None,
     no_env_file: o.NoEnvFile = False,
+    batch: o.Batch = None,
+    batch_format: o.BatchFormatOpt = None,
+    delimiter: o.Delimiter = None,
     output: o.Output = o.OutputMode.auto,
     as_json: o.JsonFlag = False,
     quiet: o.Quiet = False,
@@ -50,6 +53,22 @@ def validate_command(
 
     state = get_state(ctx)
     renderer = state.make_renderer(o.output_mode(output, as_json), quiet=quiet)
+    if batch is not None or batch_format is not None or delimiter is not None:
+        from .batch_cmd import check_batch_only, check_not_single, validate_batch
+
+        check_batch_only(batch, **{"--format": batch_format, "--delimiter": delimiter})
+        check_not_single(
+            **{"the BODY argument": body_argument, "--to": to, "--to-wa-id": to_wa_id, "--context": context, "--body": body,
+               "--body-file": body_file, "--payload": payload}
+        )
+        return validate_batch(
+            state, renderer, batch=batch, fmt=batch_format, delimiter=delimiter, strict=strict, preview_url=preview_url,
+            ref=ref, ref1=ref1, ref2=ref2, wa_source=wa_source,
+            settings_input=SettingsInput(
+                sid=sid, wa_number=from_number, pod=pod, base_url=base_url, wa_source=wa_source, profile=profile,
+                config=config, env_file=env_file, no_env_file=no_env_file,
+            ),
+        )
     prepared = prepare(
         state,
         argument=body_argument,
