@@ -142,9 +142,11 @@ def load_config(path: Path) -> ConfigFile:
     (the message gives line and column), or has an unknown key, a wrong type or a profile
     that is not a table (the message names the key path, e.g. ``profiles.prod.timeout``).
     """
+    from ._limits import read_bytes_limited
+
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes_limited(path)
     except FileNotFoundError:
         return ConfigFile(path, exists=False, default_profile=None, profiles={})
     except IsADirectoryError:

@@ -422,7 +422,7 @@ class Renderer:
             return
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=neutralize(title), title_justify="left")  # a title may hold a profile name or a path
         columns = list(rows[0]) if rows else []
         for index, column in enumerate(columns):
             # Ids and numbers stay whole on one line; only the last (prose) column wraps.
@@ -462,7 +462,7 @@ class Renderer:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=neutralize(title), title_justify="left")  # a title may hold a profile name or a path
         for column in ("setting", "value", "source"):
             table.add_column(column, overflow="fold")
         for name, value, source, overridden, note in rows:
@@ -478,7 +478,7 @@ class Renderer:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=neutralize(title), title_justify="left")  # a title may hold a profile name or a path
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:

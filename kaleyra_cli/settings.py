@@ -161,9 +161,11 @@ def read_env_file(path: Path) -> dict[str, str]:
     """
     from dotenv import dotenv_values  # lazy: only when a .env is used
 
+    from ._limits import read_text_limited
+
     try:
         # Read first so a bad encoding is our clear error, not dotenv's traceback.
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text_limited(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
@@ -178,14 +180,17 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def read_api_key_file(spec: str, stdin: TextIO | None = None) -> str:
     """Read an API key from a file path or ``-`` (stdin). Raises :class:`UsageError` if unreadable."""
+    from ._limits import read_stream_limited, read_text_limited
+
     if spec == "-":
         stream = stdin if stdin is not None else sys.stdin
         try:
-            return stream.read()
-        except UnicodeDecodeError:
-            raise UsageError("the API key from stdin (--api-key-file -) is not UTF-8 text", hint="Pipe in only the key, as text.", code="API_KEY_INVALID") from None
+            return read_stream_limited(stream)
+        except (UnicodeDecodeError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            raise UsageError(f"cannot read the API key from stdin (--api-key-file -): {reason}", hint="Pipe in only the key, as text.", code="API_KEY_INVALID") from None
     try:
-        return Path(spec).read_text(encoding="utf-8-sig")
+        return read_text_limited(spec)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise UsageError(f"cannot read --api-key-file {spec}: {reason}", hint="Give a readable file holding only the key.") from None

@@ -252,6 +252,7 @@ def test_unreadable_file_via_patched_open(tmp_path, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(Path, "open", lambda self, *args, **kwargs: deny(self))  # the read is bounded (issue 6)
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(path) in info.value.message

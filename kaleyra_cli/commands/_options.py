@@ -161,13 +161,17 @@ def _strip_one_newline(text: str) -> str:
 
 def read_text_source(spec: str, stdin: TextIO, what: str) -> str:
     """Read ``spec`` (a path or ``-`` for stdin) as UTF-8 text. Raises :class:`UsageError`."""
+    from .._limits import read_stream_limited, read_text_limited
+
     if spec == "-":
         try:
-            return stdin.read()
+            return read_stream_limited(stdin)
         except UnicodeDecodeError:
             raise UsageError(f"{what} from stdin is not UTF-8 text", hint="Convert it to UTF-8.") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} from stdin: {exc.strerror or exc}", hint="Pipe in only the text.") from None
     try:
-        return Path(spec).read_text(encoding="utf-8-sig")
+        return read_text_limited(spec)
     except UnicodeDecodeError:
         raise UsageError(f"{what} file {spec} is not UTF-8 text", hint="Convert it to UTF-8 (iconv -t UTF-8).") from None
     except OSError as exc:

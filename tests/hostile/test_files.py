@@ -205,3 +205,27 @@ def test_real_full_disk_config_and_journal(kwa, creds, httpx_mock, monkeypatch, 
     assert sent.exit_code == 2, sent.output
     assert sent.json()["code"] == "JOURNAL_ERROR"
     assert httpx_mock.get_requests() == []
+
+
+# --------------------------------------------------------------------------- inputs that never end
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--body-file", "/dev/zero"], "body file"),
+        (["--payload", "/dev/zero"], "payload file"),
+        (["--api-key-file", "/dev/zero", "hi"], "--api-key-file"),
+        (["--config", "/dev/zero", "hi"], "config file"),
+        (["--body-file", "-"], "stdin"),
+        (["--api-key-file", "-", "hi"], "stdin"),
+    ],
+)
+def test_endless_input_is_a_clear_error_not_all_memory(kwa, creds, httpx_mock, args, words):
+    """``--body-file /dev/zero`` or ``yes | kwa reply -`` read everything (exit 1, MemoryError): now at most 1 MiB."""
+    stdin = "y\n" * (600 * 1024) if "-" in args else None
+    to = [] if "--payload" in args else ["--to", TO]
+    result = kwa("reply", *to, *args, input=stdin)
+    assert result.exit_code == 2, result.output
+    assert words in result.stderr and "larger than 1024 KiB" in result.stderr
+    assert httpx_mock.get_requests() == []

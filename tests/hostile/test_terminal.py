@@ -166,3 +166,17 @@ def test_click_usage_error_with_an_emoji_on_an_ascii_console(tmp_path):
     done = run_kwa(["reply", "--\U0001f642"], "ascii", tmp_path)
     assert done.returncode == 2
     assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["config", "show"], ["config", "profiles"]])
+def test_profile_names_from_a_config_file_are_inert_in_tables(kwa, tty, tmp_path, monkeypatch, command):
+    """Table titles hold profile names and paths: a profile named with escapes cannot drive the terminal."""
+    name = "\x1b]0;pwned\x07\x1b[2J"
+    config = tmp_path / "config.toml"
+    config.write_text(f'default_profile = {json.dumps(name)}\n[profiles.{json.dumps(name)}]\nsid = "HXAP16TEST0097IN"\n')
+    config.chmod(0o600)
+    result = kwa(*command, "--config", str(config), "-o", "table")
+    assert result.exit_code == 0, result.output
+    assert_inert(result.stdout)
+    assert_inert(result.stderr)
+    assert "\\x1b]0;pwned\\x07" in result.stdout
