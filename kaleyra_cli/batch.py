@@ -1075,6 +1075,12 @@ class SpoolItem:
         return b"I\t%d\t%s\t%s\t%s\t%s\n" % (row, _jb(ident), _jb(to), code.encode(), _jb(error))
 
 
+def _located_message(rp: RowProblem) -> str:
+    """``body: the message body is empty``; a message that already names its column stays as it is."""
+    column = (rp.column or "row").removeprefix("$.")
+    return rp.problem.message if rp.problem.message.startswith(column + " ") else f"{rp.column or 'row'}: {rp.problem.message}"
+
+
 def _jb(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
@@ -1130,7 +1136,7 @@ def plan_batch(
             if not built.valid:
                 if skip_invalid:
                     first = next(rp for rp in built.problems if rp.severity == "error")
-                    message = "; ".join(f"{rp.column or 'row'}: {rp.problem.message}" for rp in built.problems if rp.severity == "error")
+                    message = "; ".join(_located_message(rp) for rp in built.problems if rp.severity == "error")
                     write(SpoolItem.invalid_line(built.row, built.id, built.to, first.problem.code, message))
                     plan.invalid_to_record += 1
                 continue
@@ -1750,7 +1756,20 @@ class BatchSender:
             line["error"] = redact(line["error"], self.secrets)
         with self._lock:  # one lock: the results file and stdout get the lines in the same order
             if self.journal is not None:
-                text = self.journal.record(line)
+                try:
+                    text = self.journal.record(line)
+                except OSError as exc:  # a full disk: stop sending, since outcomes could no longer be kept
+                    if self.stopped is None or self.stopped.code != "RESULTS_UNWRITABLE":
+                        self.stopped = StopReason(
+                            "aborted",
+                            "RESULTS_UNWRITABLE",
+                            f"cannot write the results file {self.journal.path}: {exc.strerror or exc}",
+                            ExitCode.BATCH_PARTIAL,
+                            "Free disk space, then run again with --resume: rows without a line are sent, "
+                            "rows that were in flight are unknown.",
+                        )
+                    self.stop.set()
+                    text = json.dumps(line, ensure_ascii=False)
             else:
                 text = json.dumps(line, ensure_ascii=False)
             self.stats.done += 1

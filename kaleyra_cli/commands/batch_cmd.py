@@ -362,12 +362,18 @@ def _run(
             progress.close()
             restore()
         if journal is not None:
-            journal.finish(clean=not forced)
+            try:
+                journal.finish(clean=not forced and (sender.stopped is None or sender.stopped.code != "RESULTS_UNWRITABLE"))
+            except OSError as exc:
+                renderer.warn([Problem("results", "RESULTS_UNWRITABLE", f"cannot finish the results file {results}: {exc.strerror or exc}", "Free disk space; --resume reads it as it is.", "warning")])
             journal = None
         _finish(state, renderer, plan, sender, results=results, shard=shard, forced=forced)
     finally:
         if journal is not None:
-            journal.finish(clean=False)
+            try:
+                journal.finish(clean=False)
+            except OSError:
+                pass
         if plan is not None:
             plan.close()
 

@@ -239,7 +239,7 @@ def reply_command(
         )
         check_not_single(
             **{"the BODY argument": body_argument, "--to": to, "--to-wa-id": to_wa_id, "--context": context, "--body": body,
-               "--body-file": body_file, "--payload": payload, "--dry-run": dry_run, "--idempotency-key": locals().get("idempotency_key")}
+               "--body-file": body_file, "--payload": payload, "--dry-run": dry_run, "--idempotency-key": idempotency_key}
         )
         return run_batch(
             state, renderer, batch=batch, fmt=batch_format, delimiter=delimiter, concurrency=concurrency, rate=rate,

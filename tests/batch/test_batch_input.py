@@ -244,3 +244,11 @@ def test_twenty_rows_to_one_recipient_warns_naming_it(kwa, box_env, tmp_path):
     assert result.exit_code == 0, result.output
     assert "kwa: warning: 20 rows go to +919876543210" in result.stderr
     assert "pair rate limit" in result.stderr
+
+
+def test_dry_run_and_idempotency_key_do_not_apply_to_batches(kwa, tmp_path):
+    path = write_csv(tmp_path / "x.csv", [["to", "body"], [number(1), "a"]])
+    dry = kwa("reply", "--batch", str(path), "--dry-run", "-o", "plain")
+    assert dry.exit_code == 2 and "kwa validate --batch" in dry.stderr
+    keyed = kwa("reply", "--batch", str(path), "--idempotency-key", "k1", "-o", "plain")
+    assert keyed.exit_code == 2 and "--idempotency-key" in keyed.stderr

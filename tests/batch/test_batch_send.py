@@ -427,3 +427,28 @@ def test_tls_with_ca_bundle(kwa, tmp_path, monkeypatch):
         assert (row["status"], row["code"]) == ("failed", "TLS_ERROR")
     finally:
         server.shutdown()
+
+
+def test_a_full_disk_stops_the_batch_and_says_so(box, tmp_path):
+    from kaleyra_cli.batch import BatchSender, BatchSource, ResultsJournal, plan_batch
+    from kaleyra_cli.client import build_headers, reply_url
+
+    class FullDisk(ResultsJournal):
+        def record(self, line):
+            if line["row"] > 3:
+                raise OSError(28, "No space left on device")
+            return super().record(line)
+
+    path = write_csv(tmp_path / "f.csv", [["to", "body"]] + [[number(i), f"r{i}"] for i in range(50)])
+    with BatchSource(str(path)) as source:
+        plan = plan_batch(source)
+    journal = FullDisk(tmp_path / "r.jsonl")
+    journal.open()
+    sender = BatchSender(url=reply_url(box.base_url, box.sid, box.wa_number), headers=build_headers(box.api_key), concurrency=1, rate=0, journal=journal)
+    stats = sender.run(plan)
+    journal.finish(clean=False)
+    plan.close()
+    assert sender.stopped is not None and sender.stopped.code == "RESULTS_UNWRITABLE" and int(sender.stopped.exit_code) == 10
+    assert "No space left on device" in sender.stopped.message
+    assert stats.done == 50 and stats.counts["accepted"] <= 5 and stats.counts["skipped"] >= 45
+    assert (tmp_path / "r.jsonl.inflight").exists()  # --resume will know which rows were in flight
