@@ -8,6 +8,9 @@ Beside kwa it times two floors: ``python -c pass`` (the interpreter alone) and
 something on any machine. One case sends a real reply to a ``kwa sandbox serve`` that this
 script starts on loopback (port 0) and stops at the end.
 
+``kwa --version`` alone answers before Typer is imported; ``kwa config path`` shows what the
+smallest command costs through Typer.
+
 Run it with the interpreter of the environment kwa is installed in::
 
     python benchmarks/startup.py            # 21 runs per case
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("python -c pass (interpreter)", [args.python, "-c", "pass"], env),
                 ("import floor", [args.python, "-c", "import typer, httpx, rich"], env),
                 ("kwa --version", [kwa, "--version"], env),
+                ("kwa config path (smallest command)", [kwa, "config", "path"], env),
                 ("kwa --help", [kwa, "--help"], env),
                 ("kwa validate", [kwa, "validate", "--to", TO, "hi"], env),
                 ("kwa reply --dry-run", [kwa, "reply", "--dry-run", "--to", TO, "-c", "wamid.TEST", "hi"], env),

@@ -47,6 +47,22 @@ def test_version_imports_no_command_module_nor_rich_nor_pydantic():
     assert _imported(modules, "kaleyra_cli.commands", "kaleyra_cli.render", "rich", "pydantic", "httpx", "phonenumbers") == []
 
 
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_alone_answers_before_typer_and_says_what_typer_says(kwa, flag):
+    code = (
+        "import sys\n"
+        f"sys.argv = ['kwa', {flag!r}]\n"
+        "from kaleyra_cli.__main__ import main\n"
+        "rc = main()\n"
+        "sys.stderr.write(f'typer imported: {\"typer\" in sys.modules}')\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "typer imported: False"
+    through_typer = kwa(flag)
+    assert through_typer.exit_code == 0 and result.stdout == through_typer.stdout
+
+
 def test_validate_imports_only_its_own_command_and_no_network_stack():
     code, modules, stdout = _modules_after(["validate", "--to", "+919876543210", "hi"])
     assert code == 0 and stdout.strip() == "valid"
