@@ -223,6 +223,26 @@ class _CountingLines:
         return line
 
 
+#: Longest physical line read (characters): a row's longest legal content is a few tens of
+#: kilobytes; a file without line breaks must not be read into memory whole.
+MAX_LINE_CHARS = 1024 * 1024
+
+
+def _bounded_lines(stream: IO[str], name: str) -> Iterator[str]:
+    count = 0
+    while True:
+        line = stream.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        count += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise BatchInputError(
+                f"{name} line {count} is longer than {MAX_LINE_CHARS} characters",
+                hint="Each row must be one line (CSV cells may span lines inside quotes); is this a CSV or JSONL file?",
+            )
+        yield line
+
+
 class BatchSource:
     """A batch input opened for reading: a path or ``-`` (``stdin`` given as a binary or text stream).
 
@@ -280,7 +300,7 @@ class BatchSource:
 
     def rows(self) -> Iterator[RawRow]:
         """Yield every data row (blank lines and all-empty CSV records are skipped, not counted)."""
-        lines = _CountingLines(iter(self._stream), self.name)
+        lines = _CountingLines(_bounded_lines(self._stream, self.name), self.name)
         peeked: list[str] = []
         for line in lines:
             if line.startswith("\ufeff"):
@@ -1658,7 +1678,20 @@ class BatchSender:
                 return self._failure(item, last_error, attempt)
             if not marked:
                 if self.journal is not None:
-                    self.journal.mark(item.row, item.to, item.id)
+                    try:
+                        self.journal.mark(item.row, item.to, item.id)
+                    except OSError as exc:  # a full disk before the request left: not sent, and stop
+                        self._halt(
+                            StopReason(
+                                "aborted",
+                                "RESULTS_UNWRITABLE",
+                                f"cannot write the in-flight journal {self.journal.journal_path}: {exc.strerror or exc}",
+                                ExitCode.BATCH_PARTIAL,
+                                "Free disk space, then run again with --resume: rows without a line are sent, "
+                                "rows that were in flight are unknown.",
+                            )
+                        )
+                        return self._skipped(item, self.stopped)
                 marked = True
                 with self._lock:
                     self.stats.requests += 1

@@ -252,3 +252,13 @@ def test_dry_run_and_idempotency_key_do_not_apply_to_batches(kwa, tmp_path):
     assert dry.exit_code == 2 and "kwa validate --batch" in dry.stderr
     keyed = kwa("reply", "--batch", str(path), "--idempotency-key", "k1", "-o", "plain")
     assert keyed.exit_code == 2 and "--idempotency-key" in keyed.stderr
+
+
+def test_a_line_without_end_is_refused_not_read_whole(kwa, tmp_path, monkeypatch):
+    import kaleyra_cli.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_LINE_CHARS", 1000)
+    path = tmp_path / "one-line.jsonl"
+    path.write_text('{"to": "+919876543210", "body": "' + "x" * 5000 + '"}', encoding="utf-8")
+    result = kwa("validate", "--batch", str(path), "-o", "plain")
+    assert result.exit_code == 2 and "line 1 is longer than 1000 characters" in result.stderr
