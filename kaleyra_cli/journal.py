@@ -92,14 +92,26 @@ class Journal:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             # isolation_level=None: explicit BEGIN IMMEDIATE, so the claim is one atomic step.
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+            self._setup()
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(
                 f"cannot use the idempotency journal {self.path}: {exc}",
                 hint="Set KWA_STATE_DIR to a writable folder.",
                 code="JOURNAL_ERROR",
             ) from None
+
+    def _setup(self, attempts: int = 50) -> None:
+        # Processes racing to create the journal can see "database is locked" while another one
+        # switches it to WAL, which the busy timeout does not always cover: try again briefly.
+        for attempt in range(attempts):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()
