@@ -34,6 +34,8 @@ DEFAULT_RATE = 80.0
 #: Problems and warnings printed in human modes (all are counted).
 SHOWN_PROBLEMS = 50
 SHOWN_WARNINGS = 20
+#: From this many rows, sending without --results draws a note.
+UNRECORDED_NOTE_ROWS = 1000
 
 
 def check_batch_only(batch: str | None, **given: Any) -> None:
@@ -329,6 +331,11 @@ def _run(
                         "warning",
                     )
                 ]
+            )
+        if results is None and plan.to_send >= UNRECORDED_NOTE_ROWS:
+            renderer.note(
+                f"sending {plan.to_send} rows without --results: outcomes are not kept, and an interrupted run "
+                "cannot be resumed (pass --results PATH)"
             )
         kept = sum(plan.kept.values())
         if kept and plan.kept.get("accepted"):
