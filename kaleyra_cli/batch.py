@@ -713,6 +713,12 @@ def result_line(
 # --------------------------------------------------------------------------- results journal
 
 
+def redact_line(line: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """A results line with the API key masked in every text field: ``error`` may quote a server's
+    echo of it, and ``to``/``id`` hold whatever the input file held (a key pasted in a cell)."""
+    return {k: redact(v, secrets) if isinstance(v, str) else v for k, v in line.items()}
+
+
 class ResultsJournal:
     """The results file (JSONL, one line per row) and its in-flight journal (``PATH.inflight``).
 
@@ -897,8 +903,8 @@ class ResultsJournal:
         return text
 
     def _encode(self, line: dict[str, Any]) -> str:
-        if line.get("error") and self._secrets:
-            line = {**line, "error": redact(line["error"], self._secrets)}
+        if self._secrets:
+            line = redact_line(line, self._secrets)
         return json.dumps(line, ensure_ascii=False)
 
     def _write(self, line: dict[str, Any]) -> None:
@@ -1785,8 +1791,8 @@ class BatchSender:
 
     def _finish(self, outcome: RowOutcome) -> None:
         line = outcome.line()
-        if self.journal is None and line.get("error") and self.secrets:
-            line["error"] = redact(line["error"], self.secrets)
+        if self.journal is None and self.secrets:
+            line = redact_line(line, self.secrets)
         with self._lock:  # one lock: the results file and stdout get the lines in the same order
             if self.journal is not None:
                 try:

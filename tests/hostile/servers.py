@@ -140,3 +140,14 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+ACCEPTED_BODY = (
+    b'{"code":"WA202","message":"Request Accepted","data":{"message_id":"wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgSQUJDREVGMDEyMzQ1Njc4OQA="},"error":{}}'
+)
+
+
+def accept_all(server: Server, conn: socket.socket) -> None:
+    """Answer 202 to every request on the connection (keep-alive), recording each."""
+    while server.read_request(conn) is not None:
+        conn.sendall(response(202, ACCEPTED_BODY, headers={"Connection": "keep-alive", "Content-Type": "application/json"}))

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import MESSAGE_ID, SID, TO
 
 ENOSPC = OSError(errno.ENOSPC, "No space left on device")
+_WRITE = os.write  # patching kaleyra_cli.batch.os.write patches os.write itself
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -229,3 +230,72 @@ def test_endless_input_is_a_clear_error_not_all_memory(kwa, creds, httpx_mock, a
     assert result.exit_code == 2, result.output
     assert words in result.stderr and "larger than 1024 KiB" in result.stderr
     assert httpx_mock.get_requests() == []
+
+
+# --------------------------------------------------------------------------- batch results and in-flight journal
+
+
+def _batch(kwa, server, folder: Path, *extra: str):
+    import json as _json
+
+    rows = folder / "rows.csv"
+    if not rows.exists():
+        rows.write_text("to,body\n" + "".join(f"+91987654{i:04d},hi {i}\n" for i in range(20)))
+    for name, value in (("KALEYRA_SID", SID), ("KALEYRA_API_KEY", "Aq7Zx1Sec4etKey9Test0000000000003"), ("KALEYRA_WA_NUMBER", "+919000012345")):
+        os.environ[name] = value
+    os.environ["KALEYRA_BASE_URL"] = server.url
+    result = kwa("reply", "--batch", str(rows), "-o", "plain", "--rate", "0", "--concurrency", "2", "--results", str(folder / "results.jsonl"), *extra)
+    sent = [_json.loads(raw.split(b"\r\n\r\n", 1)[1])["messaging_object"]["to"] for raw in server.requests]
+    lines = [_json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    return result, sent, lines
+
+
+def _fail_writes_after(monkeypatch, count: int, which: str) -> None:
+    """The batch module's ``os.write`` fails with ENOSPC after ``count`` results lines (or journal marks)."""
+    import kaleyra_cli.batch as batch
+
+    real = _WRITE
+    seen = {"n": 0}
+
+    def write(fd, data):
+        is_line = data.startswith(b'{"row"')
+        is_mark = data[:1].isdigit() and b"\t" in data
+        if (which == "results" and is_line) or (which == "journal" and is_mark):
+            seen["n"] += 1
+            if seen["n"] > count:
+                raise ENOSPC
+        return real(fd, data)
+
+    monkeypatch.setattr(batch.os, "write", write)
+
+
+@pytest.mark.parametrize("which", ["results", "journal"])
+def test_batch_on_a_full_disk_stops_keeps_its_lines_and_resumes_without_sending_twice(kwa, monkeypatch, tmp_path, which):
+    from tests.hostile.servers import accept_all, serving
+
+    for name in ("KALEYRA_SID", "KALEYRA_API_KEY", "KALEYRA_WA_NUMBER", "KALEYRA_BASE_URL"):
+        monkeypatch.setenv(name, "x")  # restored after the test; _batch sets the real values
+    with serving(accept_all) as server:
+        _fail_writes_after(monkeypatch, 3, which)
+        result, sent, lines = _batch(kwa, server, tmp_path)
+        assert result.exit_code == 10, result.output
+        assert "RESULTS_UNWRITABLE" in result.stderr and "No space left on device" in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        recorded = {line["to"] for line in lines if line["status"] == "accepted"}
+        assert recorded <= set(sent)  # nothing recorded that was not sent
+        if which == "journal":
+            # The row whose mark failed never left: not sent, so not "unknown".
+            assert all(line["status"] in ("accepted", "skipped") for line in lines), lines
+            assert len(sent) == 3
+
+        import kaleyra_cli.batch as batch
+
+        monkeypatch.setattr(batch.os, "write", _WRITE)  # space again
+        again, sent_all, final = _batch(kwa, server, tmp_path, "--resume")
+    assert again.exit_code in (0, 10), again.output
+    assert len(sent_all) == len(set(sent_all)), "a row was sent twice"
+    by_row = {line["row"]: line for line in final}
+    assert sorted(by_row) == list(range(1, 21)) and len(final) == 20
+    unknown = [line for line in final if line["status"] == "unknown"]
+    assert all(line["status"] in ("accepted", "unknown") for line in final)
+    assert len(sent_all) == 20 - (len(unknown) if which == "journal" else 0)

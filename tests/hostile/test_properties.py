@@ -399,6 +399,76 @@ def test_any_payload_file(payload: Any, mode: list[str]) -> None:
     check_promises(run, json_mode=_json_mode(mode))
 
 
+# ----------------------------------------------------------------------------- batches (CSV and JSONL rows)
+
+BATCH_COLUMNS = st.sampled_from(["to", "wa_id", "body", "context", "ref", "ref1", "ref2", "preview_url", "id", "extra", "", "\ufeffto", "TO"])
+BATCH_VALUE = st.one_of(TEXT, PHONE, st.sampled_from([TO, "919876543210", "hi", "", " ", "true", "false", "yes", "wamid.X", "a" * 4097]))
+JSON_CELL = st.one_of(BATCH_VALUE, st.integers(), st.booleans(), st.none(), st.lists(st.integers(), max_size=2), st.floats(allow_nan=True))
+
+
+@st.composite
+def batch_file(draw: Any) -> tuple[str, bytes]:
+    """``(suffix, content)``: a CSV (any delimiter, BOM or not) or JSONL file of odd rows, or raw bytes."""
+    kind = draw(st.sampled_from(["csv", "jsonl", "raw"]))
+    if kind == "raw":
+        return draw(st.sampled_from([".csv", ".jsonl", ".txt"])), draw(st.one_of(st.binary(max_size=200), TEXT.map(lambda t: t.encode("utf-8", "surrogatepass"))))
+    columns = draw(st.lists(BATCH_COLUMNS, min_size=1, max_size=5))
+    rows = draw(st.lists(st.lists(BATCH_VALUE, min_size=len(columns), max_size=len(columns)), max_size=5))
+    if kind == "csv":
+        import csv
+        import io
+
+        delimiter = draw(st.sampled_from([",", ";", "\t"]))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=draw(st.sampled_from(["\r\n", "\n"])))
+        writer.writerow(columns)
+        writer.writerows(rows)
+        bom = b"\xef\xbb\xbf" if draw(st.booleans()) else b""
+        return ".csv", bom + buffer.getvalue().encode("utf-8", "surrogatepass")
+    lines = []
+    for _ in rows:
+        obj = draw(st.dictionaries(BATCH_COLUMNS, JSON_CELL, max_size=5))
+        lines.append(draw(st.one_of(st.just(json.dumps(obj)), TEXT, st.just("[]"), st.just(""))))
+    return ".jsonl", "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+@hostile_settings(quick=25)
+@given(
+    source=batch_file(),
+    mode=st.sampled_from([["--json"], ["-o", "plain"], ["-o", "table"]]),
+    flags=st.lists(st.sampled_from(["--skip-invalid", "--strict", "--results", "--quiet"]), unique=True, max_size=3),
+)
+@example(source=(".csv", b"to,body\n+919876543210,\x1b]0;pwned\x07hi\n"), mode=["-o", "table"], flags=[])
+@example(source=(".jsonl", b'{"to": 919876543210, "body": "hi"}\n{"wa_id": "919876543210", "body": ["x"]}'), mode=["--json"], flags=["--skip-invalid"])
+@example(source=(".csv", b"\xff\xfeto,body\n"), mode=["-o", "plain"], flags=[])
+@example(source=(".jsonl", b'{}\n{"to": "' + API_KEY.encode() + b'"}'), mode=["--json"], flags=["--skip-invalid", "--results"])  # the key in a cell was printed
+def test_any_batch_file(source: tuple[str, bytes], mode: list[str], flags: list[str]) -> None:
+    """``kwa reply --batch`` over any CSV or JSONL: the promises hold for every row that is sent."""
+    from tests.hostile.servers import accept_all, serving
+
+    suffix, content = source
+    with tempfile.TemporaryDirectory() as folder, serving(accept_all) as server:
+        path = Path(folder) / f"rows{suffix}"
+        path.write_bytes(content)
+        args = ["reply", "--batch", str(path), *mode, "--timeout", "2", "--rate", "0", "--concurrency", "2"]
+        for flag in flags:
+            args += ["--results", str(Path(folder) / "results.jsonl")] if flag == "--results" else [flag]
+        env = {**_creds_env(), "KALEYRA_BASE_URL": server.url}
+        run = invoke(args, env=env)
+        sent = [httpx.Request("POST", server.url + raw.split(b" ", 2)[1].decode(), content=raw.split(b"\r\n\r\n", 1)[1]) for raw in server.requests]
+        results = Path(folder) / "results.jsonl"
+        lines = results.read_text(encoding="utf-8").splitlines() if results.exists() else []
+    run.requests = sent
+    check_promises(run, json_mode=False, human="--json" not in mode)
+    assert run.exit_code in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10), run.output
+    if "--json" in mode:
+        for line in run.stdout.splitlines():
+            json.loads(line)  # one JSON document per line
+    for line in lines:
+        assert isinstance(json.loads(line)["row"], int)
+        assert API_KEY not in line  # the results file is output too
+
+
 def test_profiles_are_registered_and_quick_by_default() -> None:
     from hypothesis import settings
 
