@@ -1721,6 +1721,11 @@ class BatchSender:
                 if isinstance(error, ApiError) and error.exit_code in (ExitCode.AUTH, ExitCode.ACCOUNT):
                     self._halt(StopReason("aborted", error.code, error.message, error.exit_code, error.hint))
                     return self._failure(item, error, attempt)
+                if error.code == "TLS_ERROR":
+                    # An untrusted certificate fails every row alike: stop, and say how to fix it
+                    # (SSL_CERT_FILE / --ca-bundle); nothing was sent, so the rows stay resumable.
+                    self._halt(StopReason("aborted", error.code, error.message, error.exit_code, error.hint))
+                    return self._failure(item, error, attempt)
                 wait = self.policy.delay(error, attempt)
                 throttled = isinstance(error, ApiError) and (
                     error.http_status == 429 or error.code == "WA429" or (error.http_status == 503 and error.retry_after is not None)

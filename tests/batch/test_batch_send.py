@@ -417,14 +417,16 @@ def test_tls_with_ca_bundle(kwa, tmp_path, monkeypatch):
         monkeypatch.setenv("KALEYRA_SID", "HXAP16TEST0097IN")
         monkeypatch.setenv("KALEYRA_API_KEY", "Aq7Zx1Sec4etKey9Test0000000000003")
         monkeypatch.setenv("KALEYRA_WA_NUMBER", "+919000012345")
-        path = write_csv(tmp_path / "t.csv", [["to", "body"], [number(1), "over TLS"]])
+        path = write_csv(tmp_path / "t.csv", [["to", "body"]] + [[number(i), "over TLS"] for i in range(5)])
         trusted = kwa("reply", "--batch", str(path), "--ca-bundle", str(cert), "--json")
         assert trusted.exit_code == 0, trusted.output
-        assert json_lines(trusted.stdout)[0][0]["message_id"] == "wamid.TLS"
-        untrusted = kwa("reply", "--batch", str(path), "--retries", "0", "--json")
-        assert untrusted.exit_code == 10, untrusted.output
-        (row,), _ = json_lines(untrusted.stdout)
-        assert (row["status"], row["code"]) == ("failed", "TLS_ERROR")
+        assert {r["message_id"] for r in json_lines(trusted.stdout)[0]} == {"wamid.TLS"}
+        # An untrusted certificate fails every row alike: the batch stops (exit 8) with nothing sent.
+        untrusted = kwa("reply", "--batch", str(path), "--concurrency", "1", "--json")
+        assert untrusted.exit_code == 8, untrusted.output
+        rows, summary = json_lines(untrusted.stdout)
+        assert summary["stopped"]["code"] == "TLS_ERROR" and "--ca-bundle" in summary["stopped"]["hint"]
+        assert [(r["status"], r["code"]) for r in rows] == [("failed", "TLS_ERROR")] + [("skipped", "BATCH_STOPPED")] * 4
     finally:
         server.shutdown()
 
