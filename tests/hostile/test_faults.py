@@ -313,3 +313,19 @@ def test_sandbox_fault_numbers(kwa, name, exit_code):
     result = kwa("reply", "--sandbox", "--json", "--timeout", "0.5", "--to", magic_number(name).number, "hi")
     assert result.exit_code == exit_code, result.output
     assert result.json()["attempts"] == 1  # none of these is retried by default
+
+
+def test_batch_tls_failure_then_ca_bundle(kwa, creds, certificate, monkeypatch, tmp_path, waits):
+    from tests.hostile.servers import accept_all
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"to,body\n{TO},one\n+919876543211,two\n")
+    with serving(accept_all, tls=certificate.server_context()) as server:
+        monkeypatch.setenv("KALEYRA_BASE_URL", server.url)
+        failed = kwa("reply", "--batch", str(rows), "--rate", "0", "--retries", "0", "-o", "plain")
+        assert failed.exit_code in (8, 10), failed.output
+        assert "SSL_CERT_FILE" in failed.stderr and "--ca-bundle" in failed.stderr  # was only per-row "failed TLS_ERROR"
+        assert server.requests == []  # never sent unverified
+        ok = kwa("reply", "--batch", str(rows), "--rate", "0", "--ca-bundle", str(certificate.cert), "-o", "plain")
+    assert ok.exit_code == 0, ok.output
+    assert len(server.requests) == 2

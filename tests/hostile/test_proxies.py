@@ -156,3 +156,31 @@ def test_unusable_proxy_url_is_exit_2(kwa, creds, monkeypatch, no_dns, url):
     doc = result.json()
     assert doc["code"] == "PROXY_INVALID" and "HTTPS_PROXY" in doc["message"] + doc["hint"]
     assert "s3cr3tpass" not in result.stdout + result.stderr
+
+
+def test_batch_goes_through_the_proxy_too(kwa, creds, monkeypatch, proxy, no_dns, tmp_path):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"to,body\n{TO},one\n+919876543211,two\n")
+    result = kwa("reply", "--batch", str(rows), "--base-url", f"http://{HOST}", "--rate", "0", "-o", "plain")
+    assert result.exit_code == 0, result.output
+    assert request_lines(proxy) == [f"POST http://{HOST}/v2/{SID}/whatsapp/{WA_NUMBER}/messages HTTP/1.1"] * 2
+    assert no_dns[1] == []
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["reply", "batch"])
+def test_cgi_proxy_header_is_not_a_proxy(kwa, creds, monkeypatch, proxy, no_dns, tmp_path, batch):
+    """httpoxy (CVE-2016-1000110): under CGI, HTTP_PROXY may come from a client's 'Proxy:' header;
+    the key must not be sent to it. Without a proxy the API host is looked up (and refused here)."""
+    monkeypatch.setenv("REQUEST_METHOD", "POST")
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    if batch:
+        rows = tmp_path / "rows.csv"
+        rows.write_text(f"to,body\n{TO},one\n")
+        args = ["--batch", str(rows), "--rate", "0"]
+    else:
+        args = ["--to", TO, "hi"]
+    result = kwa("reply", "--base-url", f"http://{HOST}", "--retries", "0", "-o", "plain", *args)
+    assert result.exit_code in (8, 10), result.output
+    assert proxy.connections == 0
+    assert HOST in no_dns[1]
