@@ -175,13 +175,17 @@ def check_e164(e164: str, path: str = PATH_TO, *, label: str = "number") -> list
     # Mexico's WhatsApp ids keep the old mobile '1' after +52: 13 digits, impossible
     # to phonenumbers, yet the right `to` for those users (DESIGN section 4).
     mexico_wa_id = digits.startswith("521") and len(digits) == 13
-    if not phonenumbers.is_possible_number(parsed) and not mexico_wa_id:
+    # A number dialable only inside its area (phonenumbers' IS_POSSIBLE_LOCAL_ONLY, e.g. +43000)
+    # is no WhatsApp id; nor is anything under 7 digits (the shortest plans, +290/+683, have 7).
+    local_only = phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY
+    if (local_only or len(digits) < 7 or not phonenumbers.is_possible_number(parsed)) and not mexico_wa_id:
         region = phonenumbers.region_code_for_number(parsed) or "its country"
+        why = "is too short: a local number without its area code" if local_only or len(digits) < 7 else "has the wrong length"
         return [
             Problem(
                 path,
                 "NUMBER_IMPOSSIBLE",
-                f"{label} {e164} has the wrong length for {region} (+{parsed.country_code})",
+                f"{label} {e164} {why} for {region} (+{parsed.country_code})",
                 "Check for a missing or extra digit; kwa never adds or drops digits.",
             )
         ]

@@ -404,6 +404,11 @@ def resolve_settings(
     env_path = location.env_file
     pick = location.layers
     warnings: list[Problem] = []
+    if on_secret is not None:
+        # Known before the config file and profile are read, whose errors may quote a value.
+        for layer in (location.environ, location.dotenv):
+            if str(layer.get(ENV_API_KEY, "")).strip():
+                on_secret(str(layer[ENV_API_KEY]).strip())
 
     config_path = location.config_path
     config = load_config(config_path.value)

@@ -129,6 +129,8 @@ def reply_args(draw: Any) -> list[str]:
 @example(args=["--json", "--to", TO, "--context", "wamid.\x1b[2J", "--", "hi"])
 @example(args=["-o", "plain", "--to", TO, "--", "\ud800"])
 @example(args=["-o", "plain", "--to", TO, "--wa-source", "\ud800", "--", "hi"])  # was exit 1: sent unchecked, failed to encode
+@example(args=["-o", "plain", "--to-wa-id", "43000", "--", "hi"])  # +43000 was sent: "possible" to phonenumbers, but local-only
+@example(args=["-o", "plain", "--to", "+43 000", "--", "hi"])
 def test_reply_keeps_its_word_whatever_the_message(args: list[str]) -> None:
     run = invoke(["reply", *args], env=_creds_env())
     check_promises(run, json_mode=_json_mode(args))
@@ -176,6 +178,7 @@ def env_file_text(draw: Any) -> str:
 @example(text="KALEYRA_API_KEY='Aq7Zx1Sec4et\x1b[31mKey9'", raw=b"", use_raw=False, mode=["-o", "table"])
 @example(text="", raw=b"KALEYRA_SID=\xff\xfe", use_raw=True, mode=["-o", "plain"])
 @example(text=f"KALEYRA_API_KEY={API_KEY}\nKALEYRA_POD={API_KEY}", raw=b"", use_raw=False, mode=["-o", "plain"])
+@example(text=f"KALEYRA_API_KEY={API_KEY}\nKWA_PROFILE={API_KEY}", raw=b"", use_raw=False, mode=["-o", "plain"])  # the profile error printed it
 def test_any_env_file(text: str, raw: bytes, use_raw: bool, mode: list[str]) -> None:
     """A ``.env`` file of any content: a clear error or a correct send, never a crash."""
     with tempfile.TemporaryDirectory() as folder:
