@@ -903,9 +903,11 @@ class ResultsJournal:
         return text
 
     def _encode(self, line: dict[str, Any]) -> str:
+        from .render import json_safe  # raw C1/U+2028 would split the line for str.splitlines readers
+
         if self._secrets:
             line = redact_line(line, self._secrets)
-        return json.dumps(line, ensure_ascii=False)
+        return json_safe(json.dumps(line, ensure_ascii=False))
 
     def _write(self, line: dict[str, Any]) -> None:
         self._write_text(self._encode(line))

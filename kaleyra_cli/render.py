@@ -36,14 +36,16 @@ def neutralize(text: str, *, keep_newlines: bool = False) -> str:
     return _CONTROL_RE.sub(escape, text)
 
 
-_JSON_RAW_CONTROL_RE = re.compile(r"[\x7f-\x9f]")
+_JSON_RAW_CONTROL_RE = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 
 
 def json_safe(text: str) -> str:
-    """JSON text with DEL and C1 controls as ``\\u`` escapes: the same JSON value, nothing a terminal acts on.
+    """JSON text with DEL, C1 controls and U+2028/U+2029 as ``\\u`` escapes: the same JSON value,
+    nothing a terminal acts on, and one line for every line reader.
 
     ``json.dumps(..., ensure_ascii=False)`` escapes only C0 controls; DEL and C1 (``\\x9b`` is
-    a CSI on some terminals) would pass raw. They can only occur inside strings, so
+    a CSI on some terminals, ``\\x85`` a line break to ``str.splitlines``) would pass raw, as
+    would the Unicode line and paragraph separators. They can only occur inside strings, so
     escaping them keeps the document equal.
     """
     return _JSON_RAW_CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

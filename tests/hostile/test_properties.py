@@ -444,6 +444,7 @@ def batch_file(draw: Any) -> tuple[str, bytes]:
 @example(source=(".csv", b"to,body\n+919876543210,\x1b]0;pwned\x07hi\n"), mode=["-o", "table"], flags=[])
 @example(source=(".jsonl", b'{"to": 919876543210, "body": "hi"}\n{"wa_id": "919876543210", "body": ["x"]}'), mode=["--json"], flags=["--skip-invalid"])
 @example(source=(".csv", b"\xff\xfeto,body\n"), mode=["-o", "plain"], flags=[])
+@example(source=(".csv", b"to,body,id\r\n,,0\xc2\x85\r\n,,\xe2\x80\xa8\r\n"), mode=["--json"], flags=["--skip-invalid", "--results"])  # raw U+0085 split a results line
 @example(source=(".jsonl", b'{}\n{"to": "' + API_KEY.encode() + b'"}'), mode=["--json"], flags=["--skip-invalid", "--results"])  # the key in a cell was printed
 def test_any_batch_file(source: tuple[str, bytes], mode: list[str], flags: list[str]) -> None:
     """``kwa reply --batch`` over any CSV or JSONL: the promises hold for every row that is sent."""
