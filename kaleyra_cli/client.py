@@ -158,11 +158,15 @@ def parse_response(
         message = f"{message} ({cut})"
     retry_after = parse_retry_after(_header(headers, "retry-after"))
     return_code = code or f"HTTP_{status}"
+    hint = hint_for(code, status)
+    if status == 503 and retry_after is not None:
+        # With Retry-After the server says it did not process the request (DESIGN section 5).
+        hint = "Kaleyra is unavailable and did not process the request: nothing was sent. Try again later."
     raise ApiError(
         message,
         http_status=status,
         code=return_code,
-        hint=hint_for(code, status),
+        hint=hint,
         error=error,
         retry_after=retry_after,
         snippet=snippet,

@@ -138,13 +138,10 @@ def normalize_number(raw: str, path: str = PATH_TO, *, label: str = "number") ->
                     "kwa never guesses the country.",
                 )
             ]
+        # --to-wa-id exists only for the recipient; for the business number, just the '+'.
+        webhook = " If these are a webhook's wa_id digits, pass them with --to-wa-id." if path == PATH_TO else ""
         return None, [
-            Problem(
-                path,
-                "NUMBER_NO_PLUS",
-                f"{label} has no '+' and country code",
-                f"Did you mean +{number}? If these are a webhook's wa_id digits, pass them with --to-wa-id.",
-            )
+            Problem(path, "NUMBER_NO_PLUS", f"{label} has no '+' and country code", f"Did you mean +{number}?{webhook}")
         ]
     return _checked("+" + number, path, label)
 
@@ -380,6 +377,7 @@ def build_reply(
     ref2: str | None = None,
     wa_source: str | None = None,
     strict: bool = False,
+    to_label: str = "--to",
 ) -> tuple[ReplyRequest | None, list[Problem]]:
     """Validate the parts of a reply and build it (DESIGN section 4).
 
@@ -395,7 +393,7 @@ def build_reply(
         number, found = normalize_wa_id(to_wa_id)
         problems += found
     elif to is not None:
-        number, found = normalize_number(to, label="--to")
+        number, found = normalize_number(to, label=to_label)
         problems += found
     else:
         problems.append(
@@ -482,7 +480,9 @@ def build_reply_from_payload(payload: Any, *, strict: bool = False) -> tuple[Rep
         err(MESSAGING_OBJECT, "PAYLOAD_MISSING_FIELD" if mo is None else "PAYLOAD_WRONG_TYPE", "messaging_object must be an object")
         return None, problems
     unknown(mo, _KNOWN_MO, "messaging_object.")
-    if mo.get("messaging_product") != "whatsapp":
+    if "messaging_product" not in mo:
+        err("messaging_object.messaging_product", "PAYLOAD_MISSING_FIELD", "messaging_product is missing; it must be \"whatsapp\"")
+    elif mo.get("messaging_product") != "whatsapp":
         err("messaging_object.messaging_product", "PAYLOAD_BAD_VALUE", "messaging_product must be \"whatsapp\"")
     if mo.get("recipient_type", "individual") != "individual":
         err("messaging_object.recipient_type", "PAYLOAD_BAD_VALUE", "recipient_type must be \"individual\"")
@@ -545,6 +545,7 @@ def build_reply_from_payload(payload: Any, *, strict: bool = False) -> tuple[Rep
         ref2=refs["ref2"],
         wa_source=refs["wa_source"],
         strict=strict,
+        to_label="messaging_object.to",
     )
     if to is None:
         found = [p for p in found if p.code != "TO_MISSING"]

@@ -452,7 +452,8 @@ class Renderer:
             lines = [f"{request['method']} {request['url']}"]
             lines += [f"{name}: {value}" for name, value in request["headers"].items()]
             text = redact("\n".join(lines) + "\n\n" + pretty, self._secrets())
-            self._print_rich(Text(neutralize(text, keep_newlines=True)))
+            # No wrapping: the URL and headers must stay copyable as single lines.
+            self._print_rich(Text(neutralize(text, keep_newlines=True), no_wrap=True, overflow="ignore"))
         self.note("dry run: nothing was sent")
 
 

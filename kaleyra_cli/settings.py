@@ -446,6 +446,13 @@ def resolve_settings(
                 on_secret(value.strip())
     if api_key.value is not None:
         api_key = Resolved(clean_api_key(str(api_key.value), api_key.source), api_key.source, api_key.overridden)
+        if api_key.value == "" and api_key.source.kind == "flag":
+            # The user pointed at a key and it is not there: say so, not "no API key".
+            raise UsageError(
+                f"the API key from {api_key.source} is empty",
+                hint="Put the key in the file (or on stdin), or leave --api-key-file out to use KALEYRA_API_KEY.",
+                code="API_KEY_EMPTY",
+            )
         if api_key.value == "":
             api_key = Resolved(None, Source("unset"))
         elif key_path is not None and readable_by_others(key_path):

@@ -173,3 +173,11 @@ def test_130_interrupted(kwa, creds, monkeypatch):
     monkeypatch.setattr("kaleyra_cli.client.KaleyraClient.send_reply", interrupt)
     result = kwa("reply", "--to", TO, "hi")
     assert result.exit_code == ExitCode.INTERRUPTED == 130
+
+
+def test_503_with_retry_after_after_retries_says_nothing_was_sent(kwa, creds, httpx_mock, no_sleep):
+    for _ in range(4):
+        httpx_mock.add_response(url=URL, status_code=503, headers={"Retry-After": "1"}, text="busy")
+    result = kwa("reply", "--to", TO, "--json", "hi")
+    assert result.exit_code == 7
+    assert "did not process" in result.json()["hint"]

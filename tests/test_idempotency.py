@@ -79,3 +79,31 @@ def test_two_processes_racing_on_one_key_send_once(tmp_path):
     assert {d["message_id"] for d in docs} == {records[0]["message_id"]}
     assert sorted(d["repeat"] for d in docs) == [False, True, True, True]
 
+
+
+def test_key_reused_for_a_different_message_is_refused(kwa, creds, scenario, httpx_mock):
+    scenario("accepted")
+    assert kwa("reply", "--to", TO, "--idempotency-key", "k5", "first").exit_code == 0
+    result = kwa("reply", "--to", TO, "--idempotency-key", "k5", "--json", "second")
+    assert result.exit_code == 2, result.output
+    doc = result.json()
+    assert doc["code"] == "IDEMPOTENCY_KEY_REUSED" and MESSAGE_ID in doc["message"]
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_key_counts_per_account_and_endpoint(kwa, creds, scenario, httpx_mock, monkeypatch):
+    """A key accepted for one account must not make a send for another account a silent 'repeat'."""
+    scenario("accepted")
+    assert kwa("reply", "--to", TO, "--idempotency-key", "k6", "hi").exit_code == 0
+    monkeypatch.setenv("KALEYRA_SID", "HXOTHERACCOUNT1")
+    httpx_mock.add_response(status_code=202, json={"code": "WA202", "data": {"message_id": "wamid.OTHER"}})
+    result = kwa("reply", "--to", TO, "--idempotency-key", "k6", "hi")
+    assert result.exit_code == 0 and result.stdout.strip() == "wamid.OTHER"
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_sandbox_keys_stay_out_of_the_users_journal(kwa, creds):
+    assert kwa("reply", "--sandbox", "--to", TO, "--idempotency-key", "k7", "hi").exit_code == 0
+    repeat = kwa("reply", "--sandbox", "--to", TO, "--idempotency-key", "k7", "--json", "hi")
+    assert repeat.exit_code == 0 and repeat.json()["repeat"] is False  # each --sandbox run is new
+    assert not (__import__("pathlib").Path(os.environ["KWA_STATE_DIR"]) / "journal.sqlite3").exists()

@@ -360,3 +360,35 @@ def test_closed_stdout_is_not_an_internal_error(kwa, creds, scenario, monkeypatc
     result = kwa("reply", "--to", TO, "hi")
     assert result.exit_code == 0, result.output
     assert "internal error" not in result.stderr
+
+
+def test_business_number_without_plus_hint_does_not_suggest_to_wa_id(kwa, creds, monkeypatch, httpx_mock):
+    monkeypatch.setenv("KALEYRA_WA_NUMBER", "919000012345")
+    result = kwa("reply", "--to", TO, "hi")
+    assert result.exit_code == 2
+    assert "+919000012345" in result.stderr and "--to-wa-id" not in result.stderr
+
+
+def test_empty_api_key_file_says_it_is_empty(kwa, creds, monkeypatch, tmp_path, httpx_mock):
+    monkeypatch.delenv("KALEYRA_API_KEY")
+    empty = tmp_path / "key.txt"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    result = kwa("reply", "--to", TO, "--api-key-file", str(empty), "hi")
+    assert result.exit_code == 2
+    assert "empty" in result.stderr and "SETTING_MISSING" not in result.stderr
+
+
+def test_dry_run_without_credentials_says_a_send_would_stop(kwa):
+    result = kwa("reply", "--to", TO, "--dry-run", "hi")
+    assert result.exit_code == 0
+    assert "a real send would stop here" in result.stderr and "sid" in result.stderr
+
+
+def test_payload_problems_name_the_payload_field_not_a_flag(kwa, creds, tmp_path, httpx_mock):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"messaging_object": {"to": "919876543210", "text": {"body": "x"}}}))
+    doc = kwa("reply", "--payload", str(path), "--json").json()
+    by_path = {p["path"]: p for p in doc["problems"]}
+    assert by_path["messaging_object.to"]["message"].startswith("messaging_object.to ")
+    assert by_path["messaging_object.messaging_product"]["code"] == "PAYLOAD_MISSING_FIELD"

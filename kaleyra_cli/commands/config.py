@@ -315,7 +315,8 @@ GET_EPILOG = (
     "Examples:\n\n"
     "  SID=$(kwa config get sid)\n\n"
     "  kwa config get api_key --reveal --profile prod | pbcopy\n\n"
-    "Exit codes: 0 printed, 2 not set (nothing on stdout), unknown key or profile, broken config file."
+    "Exit codes: 0 printed, 2 not set or api_key without --reveal in plain output (nothing on stdout), "
+    "unknown key or profile, broken config file."
 )
 
 
@@ -350,6 +351,13 @@ def get_command(
     masked = name == "api_key" and not reveal
     if masked:
         renderer.secrets.append(str(value))
+        if renderer.mode == "plain":
+            # Plain output feeds $(...): a masked key there would be stored as if it were the key.
+            raise UsageError(
+                f"api_key is set in {target.where()} ({_display(name, value)}) but not printed",
+                hint="Pass --reveal to print the key itself; 'kwa config show' shows it masked.",
+                code="KEY_NOT_REVEALED",
+            )
     text = _display(name, value) if masked else _shown(value)
     if renderer.mode == "json":
         renderer.json_out(

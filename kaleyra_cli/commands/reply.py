@@ -320,6 +320,10 @@ def _reply(
         renderer.warn(warnings)
     if dry_run:
         renderer.dry_run(dry_run_request(prepared), warnings)
+        missing = prepared.settings.missing()
+        if missing:
+            names = ", ".join(p.path.removeprefix("settings.") for p in missing)
+            renderer.note(f"a real send would stop here: no {names} (see 'kwa config show')")
         return
     missing = prepared.settings.missing()
     if missing:
@@ -327,7 +331,9 @@ def _reply(
 
     repeat = False
     if idempotency_key is not None:
-        result, repeat = _send_once(state, prepared, idempotency_key, retries=retries, retry_unsafe=retry_unsafe)
+        result, repeat = _send_once(
+            state, prepared, idempotency_key, retries=retries, retry_unsafe=retry_unsafe, sandbox=sandbox_url is not None
+        )
     else:
         result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
     renderer.accepted(result, to=prepared.request.to, warnings=warnings, repeat=repeat)
@@ -359,15 +365,20 @@ def _send(state: Any, prepared: Prepared, *, retries: int, retry_unsafe: bool) -
         raise
 
 
-def _send_once(state: Any, prepared: Prepared, key: str, *, retries: int, retry_unsafe: bool) -> tuple[Any, bool]:
+def _send_once(
+    state: Any, prepared: Prepared, key: str, *, retries: int, retry_unsafe: bool, sandbox: bool = False
+) -> tuple[Any, bool]:
     """Send unless ``key`` was accepted before (DESIGN section 8). Returns ``(result, repeat)``.
 
     The key is claimed in the journal before the request leaves; a request that provably sent
     nothing (network failure before sending, a 4xx rejection, 429, 503 with Retry-After)
     releases it, anything that may have reached Kaleyra marks it ``unknown``.
     """
-    from ..client import SendResult
-    from ..errors import NetworkError, OutcomeUnknownError, UsageError
+    import tempfile
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from ..errors import UsageError
     from ..journal import Journal, fingerprint
     from ..settings import state_dir
 
@@ -376,43 +387,69 @@ def _send_once(state: Any, prepared: Prepared, key: str, *, retries: int, retry_
         raise UsageError("--idempotency-key is empty", hint="Pass a stable key, e.g. the incoming message's wamid.")
     s = prepared.settings
     body = prepared.request.to_json_bytes()
-    with Journal(state_dir(state.env.environ)) as journal:
-        # Wait for a concurrent owner at most as long as its own attempts could take.
-        wait = s.timeout.value * (retries + 1) + 10
-        claim = journal.claim(key, fingerprint(body), wait=wait, retry_unknown=retry_unsafe)
-        if not claim.owned:
-            entry = claim.entry
-            if entry is not None and entry.status == "accepted":
-                if entry.fingerprint != fingerprint(body):
-                    state.renderer.note(f"warning: key {key!r} was accepted before for a different message; nothing sent")
-                else:
-                    state.renderer.note(f"repeat: key {key!r} was accepted before; nothing sent")
-                return SendResult(entry.message_id, 0, None, "accepted before (repeat)", attempts=0), True
-            if entry is not None and entry.status == "in_flight":
-                raise OutcomeUnknownError(
-                    f"another kwa process is still sending with idempotency key {key!r}",
-                    hint="Wait for it to finish, then run again to get its message_id.",
-                    code="IDEMPOTENCY_IN_FLIGHT",
+    # A key counts per account and endpoint: a key tried against the sandbox (or another account)
+    # must not turn a later real send into a "repeat" that sends nothing.
+    scope = fingerprint(f"{s.base_url.value}|{s.sid.value}|{prepared.wa_number}".encode())[:16]
+    scoped_key = f"{scope}:{key}"
+    with ExitStack() as stack:
+        if sandbox:
+            # The embedded sandbox lives for one command: keep its keys out of the user's journal.
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kwa-sandbox-")))
+        else:
+            folder = state_dir(state.env.environ)
+        journal = stack.enter_context(Journal(folder))
+        return _claim_and_send(state, prepared, journal, key, scoped_key, body, retries=retries, retry_unsafe=retry_unsafe)
+
+
+def _claim_and_send(
+    state: Any, prepared: Prepared, journal: Any, key: str, scoped_key: str, body: bytes, *, retries: int, retry_unsafe: bool
+) -> tuple[Any, bool]:
+    from ..client import SendResult
+    from ..errors import NetworkError, OutcomeUnknownError, UsageError
+    from ..journal import fingerprint
+
+    s = prepared.settings
+    # Wait for a concurrent owner at most as long as its own attempts could take.
+    wait = s.timeout.value * (retries + 1) + 10
+    claim = journal.claim(scoped_key, fingerprint(body), wait=wait, retry_unknown=retry_unsafe)
+    if not claim.owned:
+        entry = claim.entry
+        if entry is not None and entry.status == "accepted":
+            if entry.fingerprint != fingerprint(body):
+                # As Stripe does: a key reused for another message is a caller's bug, not a repeat.
+                raise UsageError(
+                    f"idempotency key {key!r} was used before for a different message "
+                    f"(accepted as {entry.message_id}); nothing was sent",
+                    hint="Use a new key for a new message; the same key must always carry the same recipient and text.",
+                    code="IDEMPOTENCY_KEY_REUSED",
                 )
+            state.renderer.note(f"repeat: key {key!r} was accepted before; nothing sent")
+            return SendResult(entry.message_id, 0, None, "accepted before (repeat)", attempts=0), True
+        if entry is not None and entry.status == "in_flight":
             raise OutcomeUnknownError(
-                f"an earlier send with idempotency key {key!r} has an unknown outcome",
-                hint="Check kaleyra.io reports; to send again anyway (it may arrive twice) add --retry-unsafe.",
-                code="IDEMPOTENCY_UNKNOWN",
+                f"another kwa process is still sending with idempotency key {key!r}",
+                hint="Wait for it to finish, then run again to get its message_id.",
+                code="IDEMPOTENCY_IN_FLIGHT",
             )
-        try:
-            result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
-        except ApiError as error:
-            not_processed = error.http_status < 500 or (error.http_status == 503 and error.retry_after is not None)
-            (journal.release if not_processed else journal.mark_unknown)(key)
-            raise
-        except (NetworkError, UsageError):
-            journal.release(key)
-            raise
-        except BaseException:  # outcome unknown, Ctrl-C mid-request, or a bug: it may have been sent
-            journal.mark_unknown(key)
-            raise
-        try:
-            journal.accept(key, result.message_id)
-        except UsageError as error:  # sent and accepted: report it, never turn it into a failure
-            state.renderer.note(f"warning: {error.message} ({error.hint})")
-        return result, False
+        raise OutcomeUnknownError(
+            f"an earlier send with idempotency key {key!r} has an unknown outcome",
+            hint="Check kaleyra.io reports; to send again anyway (it may arrive twice) add --retry-unsafe.",
+            code="IDEMPOTENCY_UNKNOWN",
+        )
+    try:
+        result = _send(state, prepared, retries=retries, retry_unsafe=retry_unsafe)
+    except ApiError as error:
+        not_processed = error.http_status < 500 or (error.http_status == 503 and error.retry_after is not None)
+        (journal.release if not_processed else journal.mark_unknown)(scoped_key)
+        raise
+    except (NetworkError, UsageError):
+        journal.release(scoped_key)
+        raise
+    except BaseException:  # outcome unknown, Ctrl-C mid-request, or a bug: it may have been sent
+        journal.mark_unknown(scoped_key)
+        raise
+    try:
+        journal.accept(scoped_key, result.message_id)
+    except UsageError as error:  # sent and accepted: report it, never turn it into a failure
+        state.renderer.note(f"warning: {error.message} ({error.hint})")
+    return result, False

@@ -280,7 +280,7 @@ def test_rate_paces_real_sends(kwa, box_env, tmp_path):
     times = sorted(datetime.fromisoformat(r["received_at"].replace("Z", "+00:00")).timestamp() for r in box_env.state.messages())
     # 40 rows at 40/s with a burst of 4: the last goes out no earlier than (40 - 4) / 40 s after the first.
     assert times[-1] - times[0] >= 0.85
-    assert times[-1] - times[0] < 3.0
+    assert times[-1] - times[0] < 6.0  # generous: a loaded 2-core CI machine, yet far from unpaced
 
 
 def test_github_output_and_sandbox_flag(kwa, tmp_path, monkeypatch):

@@ -22,13 +22,23 @@ def test_get_timeout(kwa, write_config):
     assert kwa("config", "get", "timeout").stdout == "30\n"
 
 
-def test_get_api_key_is_masked_without_reveal(kwa, write_config):
+def test_get_api_key_without_reveal_prints_nothing_for_scripts(kwa, write_config):
+    """`KEY=$(kwa config get api_key)` must not silently capture the mask as if it were the key."""
     write_config(PROFILE)
     result = kwa("config", "get", "api_key")
-    assert result.exit_code == 0, result.output
-    assert result.stdout == "Aq\u20263\n"
-    assert "--reveal" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "--reveal" in result.stderr and "Aq\u20263" in result.stderr
     assert API_KEY not in result.stdout + result.stderr
+
+
+def test_get_api_key_masked_in_table_and_json(kwa, write_config):
+    write_config(PROFILE)
+    table = kwa("config", "get", "api_key", "-o", "table")
+    doc = kwa("config", "get", "api_key", "--json")
+    assert table.exit_code == 0 and "Aq\u20263" in table.stdout
+    assert doc.exit_code == 0 and doc.json()["masked"] is True and doc.json()["value"] == "Aq\u20263"
+    assert API_KEY not in table.stdout + table.stderr + doc.stdout + doc.stderr
 
 
 def test_get_api_key_with_reveal(kwa, write_config):

@@ -123,8 +123,10 @@ def _forget_owner(path: Path, key: str) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("UPDATE replies SET pid = ? WHERE key = ?", (child.pid, key))
+        # Journal keys are scoped per account and endpoint: "<scope>:<key>".
+        changed = db.execute("UPDATE replies SET pid = ? WHERE key LIKE ?", (child.pid, f"%:{key}")).rowcount
         db.commit()
+    assert changed == 1
 
 
 # --------------------------------------------------------------------------- stdout and $GITHUB_OUTPUT
