@@ -328,20 +328,24 @@ class Renderer:
             if result.message_id:
                 self.out(result.message_id)
             return
-        from rich.table import Table
-        from rich.text import Text
+        if repeat:
+            status = "accepted earlier (repeat: nothing sent)"
+        else:
+            status = f"accepted (HTTP {result.http_status}" + (f" {result.code})" if result.code else ")")
+        self._fields(
+            "Reply accepted" + (" (repeat: nothing sent)" if repeat else ""),
+            [("message_id", result.message_id or "(none returned)"), ("to", to), ("status", status), ("attempts", result.attempts)],
+        )
 
-        table = Table(title="Reply accepted" + (" (repeat: nothing sent)" if repeat else ""), show_header=False, title_justify="left")
+    def _fields(self, title: str, pairs: list[tuple[str, Any]]) -> None:
+        """A two-column field/value table on stdout; every value printed as text, never markup."""
+        from rich.table import Table
+
+        table = Table(title=title, show_header=False, title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
-        table.add_row("message_id", self._text(result.message_id or "(none returned)"))
-        table.add_row("to", self._text(to))
-        if repeat:
-            table.add_row("status", Text("accepted earlier (repeat: nothing sent)"))
-        else:
-            status = f"{result.http_status}" + (f" {result.code}" if result.code else "")
-            table.add_row("status", self._text(f"accepted (HTTP {status})"))
-        table.add_row("attempts", str(result.attempts))
+        for name, value in pairs:
+            table.add_row(self._text(name), self._text(str(value)))
         self._print_rich(table)
 
     def failure(self, error: KwaError, *, warnings: list[Problem] | None = None, extra_hint: str | None = None) -> None:
@@ -404,14 +408,7 @@ class Renderer:
         if self.mode == "plain":
             self.out("valid")
             return
-        from rich.table import Table
-
-        table = Table(title="valid: nothing was sent", show_header=False, title_justify="left")
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        for key, value in summary.get("request", {}).items():
-            table.add_row(self._text(key), self._text(value))
-        self._print_rich(table)
+        self._fields("valid: nothing was sent", list(summary.get("request", {}).items()))
 
     def records(self, rows: list[dict[str, Any]], *, title: str) -> None:
         """A list of flat records: a JSON array (json), tab-separated lines (plain), or a table."""
@@ -613,17 +610,12 @@ class Renderer:
         if self.mode == "plain":
             self.out("valid")
             return
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title="valid: nothing was sent", show_header=False, title_justify="left")
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        for key in ("rows", "format", "delimiter", "columns", "warnings_total"):
-            value = summary.get(key)
-            if value is not None:
-                table.add_row(key, Text(neutralize(", ".join(value) if isinstance(value, list) else str(value))))
-        self._print_rich(table)
+        pairs = [
+            (key, ", ".join(value) if isinstance(value, list) else value)
+            for key in ("rows", "format", "delimiter", "columns", "warnings_total")
+            if (value := summary.get(key)) is not None
+        ]
+        self._fields("valid: nothing was sent", pairs)
 
 
 def _where(p: Mapping[str, Any]) -> str:
