@@ -109,6 +109,12 @@ class Environment:
     def no_color(self) -> bool:
         return bool(self.environ.get("NO_COLOR"))
 
+    @property
+    def in_ci(self) -> bool:
+        """``CI`` set to anything but ``0``/``false``/``no``: no prompts, no progress bars (DESIGN section 8)."""
+        value = self.environ.get("CI", "").strip().lower()
+        return bool(value) and value not in ("0", "false", "no")
+
 
 def base_document(**values: Any) -> dict[str, Any]:
     """The versioned JSON envelope: every key present (``null`` when not applicable)."""
@@ -526,7 +532,7 @@ class Renderer:
         """A live progress bar on stderr (done/total, msgs/s, ETA, counts per status) when stderr is a
         terminal and ``CI`` is unset; otherwise an object whose ``update``/``close`` do nothing.
         ``update(done, elapsed_seconds, counts)`` may be called often: Rich redraws at most 8 times a second."""
-        if not self.env.stderr_isatty or self.env.environ.get("CI") or self.quiet or total <= 0:
+        if not self.env.stderr_isatty or self.env.in_ci or self.quiet or total <= 0:
             return _NoProgress()
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

@@ -140,8 +140,7 @@ def _prompt_refusal(state: AppState, no_input: bool) -> str | None:
     """Why kwa may not prompt here (``--no-input``, ``CI``, stdin not a terminal), or ``None`` when it may."""
     if no_input:
         return "--no-input was given"
-    ci = state.env.environ.get("CI", "")
-    if ci and ci.strip().lower() not in ("0", "false", "no"):
+    if state.env.in_ci:
         return "CI is set"
     if not state.env.stdin_isatty:
         return "stdin is not a terminal"
