@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,16 +31,10 @@ KWA = [sys.executable, "-m", "kaleyra_cli"]
 def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KALEYRA_", "KWA_"))}
     proc = subprocess.Popen([*KWA, "sandbox", "serve", "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + 30
+    from kaleyra_cli.sandbox import read_exports
+
     assert proc.stderr is not None
-    while "KALEYRA_WA_NUMBER" not in exports and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        match = re.search(r"export (KALEYRA_\w+)=(\S+)", line)
-        if match:
-            exports[match.group(1)] = match.group(2)
+    exports = read_exports(proc.stderr)
     if "KALEYRA_WA_NUMBER" not in exports:
         proc.kill()
         raise SystemExit("the sandbox did not start")

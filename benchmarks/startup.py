@@ -102,16 +102,10 @@ def start_sandbox(kwa: str, env: dict[str, str], cwd: str) -> tuple[subprocess.P
         env=env,
         cwd=cwd,
     )
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + 30
+    from kaleyra_cli.sandbox import read_exports
+
     assert proc.stderr is not None
-    while time.monotonic() < deadline and "KALEYRA_WA_NUMBER" not in exports:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        match = re.search(r"export (KALEYRA_\w+)=(\S+)", line)
-        if match:
-            exports[match.group(1)] = match.group(2).strip("'\"")
+    exports = read_exports(proc.stderr)
     if "KALEYRA_BASE_URL" not in exports:
         proc.kill()
         raise SystemExit(f"kwa sandbox serve did not announce its address: {proc.stderr.read()}")

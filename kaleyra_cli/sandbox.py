@@ -44,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs
 
 from kaleyra_cli.errors import ExitCode, KwaError
@@ -950,6 +950,27 @@ def startup_note(base_url: str) -> str:
             f"  export KALEYRA_WA_NUMBER={SANDBOX_WA_NUMBER}",
         ]
     )
+
+
+_EXPORT_RE = re.compile(r"export (KALEYRA_\w+)=(\S+)")
+
+
+def read_exports(stream: TextIO) -> dict[str, str]:
+    """Read the ``export KALEYRA_*=...`` lines that ``kwa sandbox serve`` prints at start-up.
+
+    For scripts and tests that start the server with ``--port 0`` and need its address and
+    account: reads lines from ``stream`` (its stderr) until ``KALEYRA_WA_NUMBER`` or end of
+    stream, and returns ``{"KALEYRA_BASE_URL": ..., "KALEYRA_SID": ..., ...}`` (possibly
+    incomplete if the server failed to start).
+    """
+    exports: dict[str, str] = {}
+    for line in iter(stream.readline, ""):
+        match = _EXPORT_RE.search(line)
+        if match:
+            exports[match.group(1)] = match.group(2).strip("'\"")
+        if "KALEYRA_WA_NUMBER" in exports:
+            break
+    return exports
 
 
 def serve(

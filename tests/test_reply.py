@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from tests.conftest import API_KEY, MESSAGE_ID, SID, TO, URL, WA_NUMBER

@@ -8,12 +8,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from kaleyra_cli.sandbox import MAGIC_NUMBERS
+from kaleyra_cli.sandbox import MAGIC_NUMBERS, read_exports
 
 
 def test_reply_sandbox_prints_an_accepted_message_id(kwa):
@@ -73,16 +72,8 @@ def _start_server() -> tuple[subprocess.Popen[str], str, dict[str, str]]:
         text=True,
         env=env,
     )
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + 20
     assert proc.stderr is not None
-    while time.monotonic() < deadline and "KALEYRA_WA_NUMBER" not in exports:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        match = re.search(r"export (KALEYRA_\w+)=(\S+)", line)
-        if match:
-            exports[match.group(1)] = match.group(2).strip("'\"")
+    exports = read_exports(proc.stderr)
     assert {"KALEYRA_BASE_URL", "KALEYRA_SID", "KALEYRA_API_KEY", "KALEYRA_WA_NUMBER"} <= set(exports), exports
     return proc, exports["KALEYRA_BASE_URL"], exports
 

@@ -11,10 +11,9 @@ import re
 import subprocess
 import sys
 
-import httpx
 import pytest
 
-from tests.conftest import MESSAGE_ID, TO, URL
+from tests.conftest import TO, URL
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # Rich's own colours on a TTY: the only escapes allowed
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
