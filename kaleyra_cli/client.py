@@ -235,13 +235,21 @@ def classify_transport_error(exc: Exception, *, timeout: float, connect_timeout:
     return OutcomeUnknownError(f"the request failed: {detail}", code="TRANSPORT_ERROR")
 
 
-def ssl_context(ca_bundle: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
+def ssl_context(
+    ca_bundle: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    default: bool = True,
+) -> ssl.SSLContext | None:
     """The TLS context kwa verifies servers with; verification is never turned off.
 
     Trusted CAs, first found: ``ca_bundle`` (``--ca-bundle PATH``, a PEM file; it replaces the
     default store, like curl's ``--cacert``), ``SSL_CERT_FILE``, ``SSL_CERT_DIR`` (from
-    ``environ``, default ``os.environ``), else certifi's bundle. Raises :class:`UsageError`
-    (exit 2, ``CA_BUNDLE_INVALID``) for a bundle that is missing, unreadable or holds no certificate.
+    ``environ``, default ``os.environ``), else certifi's bundle. With ``default=False`` and no
+    bundle configured, returns ``None`` instead of loading certifi's (~30 ms): for a dry run,
+    which needs no context but should still refuse a bad bundle.
+    Raises :class:`UsageError` (exit 2, ``CA_BUNDLE_INVALID``) for a bundle that is missing,
+    unreadable or holds no certificate.
     """
     import ssl
 
@@ -252,6 +260,8 @@ def ssl_context(ca_bundle: str | os.PathLike[str] | None = None, environ: Mappin
         origin, path, folder = "SSL_CERT_FILE", env["SSL_CERT_FILE"], False
     elif env.get("SSL_CERT_DIR"):
         origin, path, folder = "SSL_CERT_DIR", env["SSL_CERT_DIR"], True
+    elif not default:
+        return None
     else:
         import certifi
 

@@ -53,6 +53,10 @@ def validate_command(
 
     state = get_state(ctx)
     renderer = state.make_renderer(o.output_mode(output, as_json), quiet=quiet)
+    settings_input = SettingsInput(
+        sid=sid, wa_number=from_number, pod=pod, base_url=base_url, wa_source=wa_source, profile=profile,
+        config=config, env_file=env_file, no_env_file=no_env_file,
+    )
     if batch is not None or batch_format is not None or delimiter is not None:
         from .batch_cmd import check_batch_only, check_not_single, validate_batch
 
@@ -63,11 +67,7 @@ def validate_command(
         )
         return validate_batch(
             state, renderer, batch=batch, fmt=batch_format, delimiter=delimiter, strict=strict, preview_url=preview_url,
-            ref=ref, ref1=ref1, ref2=ref2, wa_source=wa_source,
-            settings_input=SettingsInput(
-                sid=sid, wa_number=from_number, pod=pod, base_url=base_url, wa_source=wa_source, profile=profile,
-                config=config, env_file=env_file, no_env_file=no_env_file,
-            ),
+            ref=ref, ref1=ref1, ref2=ref2, wa_source=wa_source, settings_input=settings_input,
         )
     prepared = prepare(
         state,
@@ -84,17 +84,7 @@ def validate_command(
         ref2=ref2,
         wa_source=wa_source,
         strict=strict,
-        settings_input=SettingsInput(
-            sid=sid,
-            wa_number=from_number,
-            pod=pod,
-            base_url=base_url,
-            wa_source=wa_source,
-            profile=profile,
-            config=config,
-            env_file=env_file,
-            no_env_file=no_env_file,
-        ),
+        settings_input=settings_input,
         need_key=False,
     )
     warnings = [p for p in prepared.problems if p.severity == "warning"]
