@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from .client import RETRY_AFTER_CAP
 from .errors import (
     ApiError,
     ExitCode,
@@ -377,6 +378,9 @@ class BatchSource:
             yield RawRow(row, line, cells, problems)
         if header is None:
             raise BatchInputError(f"{self.name} has no header line", hint="The first line must name the columns: to,context,body,...")
+        if row == 0:
+            # An empty export must not pass as "all accepted" in CI.
+            raise BatchInputError(f"{self.name} has a header but no rows", hint="Check the export that wrote the file.")
 
     def _read_header(self, record: list[str]) -> list[str]:
         names = [cell.strip().lstrip("\ufeff").strip().lower() for cell in record]
@@ -464,8 +468,11 @@ def _csv_error(exc: csv.Error, line: int) -> Problem:
     text = str(exc)
     hint = "Quote cells that contain the separator, quotes or line breaks; double a quote inside quotes (\"\")."
     if "field larger than field limit" in text:
-        hint = f"A quote (\") opened at or before line {line} is probably never closed."
-        text = "a cell is longer than 131072 characters"
+        hint = (
+            f"If a quote (\") opened at or before line {line}, it is probably never closed; "
+            "otherwise shorten the cell (a body is at most 4096 UTF-16 units)."
+        )
+        text = f"a cell is longer than {csv.field_size_limit()} characters"
     elif "unexpected end of data" in text:
         hint = f"A quote (\") opened at or before line {line} is never closed."
         text = "the file ends inside a quoted cell"
@@ -654,7 +661,6 @@ class PreviousResults:
     def __init__(self) -> None:
         self.status = bytearray()
         self.prints = array("I")
-        self.lines = 0  # complete lines read
         self.torn_tail = 0  # bytes of an incomplete last line (a crash mid-write)
 
     def get(self, row: int) -> str | None:
@@ -673,9 +679,6 @@ class PreviousResults:
             self.prints.extend(itertools.repeat(0, grow))
         self.status[row] = _STATUS_CODE.get(status, _STATUS_CODE["failed"])
         self.prints[row] = row_fingerprint(to, ident)
-
-    def rows_with_lines(self) -> int:
-        return sum(1 for code in self.status if code)
 
 
 def row_fingerprint(to: Any, ident: Any) -> int:
@@ -816,7 +819,6 @@ class ResultsJournal:
                     continue
                 if row < 1:
                     continue
-                prev.lines += 1
                 prev.set(row, status, doc.get("to"), doc.get("id"))
                 if start_offset is not None and line_start >= start_offset:
                     if row >= len(resolved):
@@ -840,7 +842,6 @@ class ResultsJournal:
             self._write(line)
             if prev.get(row) is not None:
                 self.superseded += 1  # an earlier run's line for this row now has a successor
-            prev.lines += 1
             prev.set(row, "unknown", to, ident)
             self.reconciled_unknown.append(row)
         self._remove_journal()
@@ -1042,7 +1043,6 @@ class BatchPlan:
     shard_rows: int = 0
     valid: int = 0
     invalid: int = 0
-    invalid_rows_total: int = 0
     to_send: int = 0
     invalid_to_record: int = 0
     kept: dict[str, int] = field(default_factory=dict)
@@ -1052,10 +1052,6 @@ class BatchPlan:
     heavy_recipients: list[tuple[str, int]] = field(default_factory=list)
     unknown_skipped: int = 0
     unknown_rows: list[int] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[RowProblem]:
-        return [p for p in self.problems if p.severity == "error"]
 
     @property
     def warnings(self) -> list[RowProblem]:
@@ -1192,7 +1188,6 @@ def plan_batch(
         plan.columns = source.columns
         plan.unknown_columns = source.unknown_columns
         plan.kept = kept
-        plan.invalid_rows_total = plan.invalid
         spool.flush()
         if sketch.candidates:
             counts = sketch.candidates
@@ -1623,7 +1618,7 @@ class BatchSender:
             except KeyboardInterrupt:
                 interrupted += 1
                 if interrupted == 1:
-                    self._halt(StopReason("interrupted", "INTERRUPTED", "interrupted (Ctrl-C): in-flight requests finished, the rest were not sent", ExitCode.INTERRUPTED))
+                    self._halt(StopReason("interrupted", "INTERRUPTED", "interrupted (Ctrl-C or SIGTERM): in-flight requests finished, the rest were not sent", ExitCode.INTERRUPTED))
                     continue
                 self.stats.ended = time.monotonic()
                 raise
@@ -1733,19 +1728,22 @@ class BatchSender:
                     error.http_status == 429 or error.code == "WA429" or (error.http_status == 503 and error.retry_after is not None)
                 )
                 if throttled:
-                    if wait is not None:
-                        self.bucket.pause(wait)  # the whole queue waits, not just this row
-                    elif isinstance(error, ApiError) and error.retry_after is not None and attempt <= self.policy.retries:
+                    # Throttling concerns the whole queue whatever this row's retry budget
+                    # (--retries 0 included): pause every worker, or stop on a long wait.
+                    retry_after = error.retry_after if isinstance(error, ApiError) else None
+                    if retry_after is not None and retry_after > RETRY_AFTER_CAP:
                         self._halt(
                             StopReason(
                                 "aborted",
                                 error.code,
-                                f"Kaleyra asked to wait {error.retry_after:.0f} s (Retry-After) before sending more",
-                                error.exit_code,
+                                f"Kaleyra asked to wait {retry_after:.0f} s (Retry-After) before sending more",
+                                ExitCode.RATE_LIMITED,
                                 "Run the same command with --resume later: accepted rows are skipped.",
                             )
                         )
                         return self._failure(item, error, attempt)
+                    pause = wait if wait is not None else (retry_after if retry_after is not None else self.policy.backoff(attempt))
+                    self.bucket.pause(pause)  # the whole queue waits, not just this row
                 if isinstance(error, NetworkError):
                     with self._lock:
                         self._connect_failures += 1

@@ -121,21 +121,9 @@ def _is_framework_exception(exc: BaseException) -> bool:
 
 
 def _github_annotation(state: AppState, error: KwaError) -> None:
-    """In GitHub Actions a failure also prints an ``::error`` workflow command (DESIGN section 8),
-    which the runner shows as an annotation on the step: ``::error title=kwa CODE::message (hint: ...)``.
-    Newlines and ``%`` are escaped as the runner expects, so a server's message cannot start
-    another workflow command; the key is masked as everywhere."""
-    if state.env.environ.get("GITHUB_ACTIONS") != "true":
-        return
-    from .render import neutralize
-
-    def escape(text: str, *, property_value: bool = False) -> str:
-        text = neutralize(text, keep_newlines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
-
+    """A failure in GitHub Actions also becomes an ``::error`` annotation: ``title=kwa CODE``, message and hint."""
     message = error.message + (f" (hint: {error.hint})" if error.hint else "")
-    renderer = state.renderer or _renderer(state.env, "auto")
-    renderer.err(f"::error title={escape(f'kwa {error.code}', property_value=True)}::{escape(message)}")
+    (state.renderer or _renderer(state.env, "auto")).github_error(f"kwa {error.code}", message)
 
 
 app = typer.Typer(

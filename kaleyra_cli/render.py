@@ -282,6 +282,19 @@ class Renderer:
             hint = f" ({neutralize(p.hint)})" if p.hint else ""
             self.err(f"kwa: warning: {neutralize(p.message)}{hint}")
 
+    def github_error(self, title: str, message: str) -> None:
+        """In GitHub Actions (``GITHUB_ACTIONS=true``) print an ``::error title=...::message`` workflow
+        command on stderr, which the runner shows as an annotation (DESIGN section 8). Newlines and
+        ``%`` are escaped as the runner expects, so server text cannot start another command."""
+        if self.env.environ.get("GITHUB_ACTIONS") != "true":
+            return
+
+        def escape(text: str, *, property_value: bool = False) -> str:
+            text = neutralize(text, keep_newlines=True).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+        self.err(f"::error title={escape(title, property_value=True)}::{escape(message)}")
+
     def note(self, text: str) -> None:
         if not self.quiet:
             self.err(f"kwa: {text}")

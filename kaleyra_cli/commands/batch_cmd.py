@@ -17,6 +17,8 @@ business number, 5 balance or daily limit, 6 a ``Retry-After`` over 60 s, 8 netw
 from __future__ import annotations
 
 import inspect
+import math
+import os
 import signal
 import threading
 from contextlib import nullcontext
@@ -153,15 +155,22 @@ def _validation_failed(state: Any, renderer: Any, error: Any) -> None:
 
 
 def _annotate(state: Any, message: str) -> None:
-    if state.env.environ.get("GITHUB_ACTIONS") == "true":
-        text = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        state.renderer.err(f"::error title=kwa batch::{text}")
+    state.renderer.github_error("kwa batch", message)
 
 
 def _open_source(batch: str, state: Any, fmt: Any, delimiter: str | None) -> Any:
     from ..batch import BatchSource
 
     return BatchSource(batch, stdin=state.env.stdin, fmt=fmt.value if fmt is not None else None, delimiter=delimiter)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def run_batch(
@@ -202,6 +211,14 @@ def run_batch(
         raise UsageError("--force starts over and --resume continues: give one of them")
     if force and results is None:
         raise UsageError("--force overwrites the --results file: give --results PATH")
+    if rate is not None and not math.isfinite(rate):
+        raise UsageError(f"--rate {rate} is not a number of messages per second", hint="Use --rate 0 for no limit.")
+    if results is not None and batch != "-" and _same_file(Path(batch), results):
+        # --force would truncate the input after reading it, --resume would append to it.
+        raise UsageError(
+            f"--results {results} is the --batch file itself",
+            hint="Write the results to another file, e.g. --results orders.results.jsonl.",
+        )
     shard_spec = Shard.parse(shard) if shard is not None else None
     o.check_stdin_readers(**{"--batch": batch, "--api-key-file": settings_input.api_key_file})
 
@@ -303,7 +320,7 @@ def _run(
             ref2=refs[2],
             wa_source=wa_source if wa_source is not None else settings.wa_source.value,
         )
-        with _open_source(batch, state, fmt, None if delimiter is None else delimiter) as source:
+        with _open_source(batch, state, fmt, delimiter) as source:
             try:
                 plan = plan_batch(
                     source,
@@ -387,12 +404,10 @@ def _run(
 
 def _stdout_lines(stdout: Any) -> Any:
     """``--json``: each results line on stdout as it is written (JSONL)."""
-    import re
-
-    c1 = re.compile(r"[\x7f-\x9f]")  # legal raw in JSON, but a terminal may act on them
+    from ..render import json_safe
 
     def write(text: str) -> None:
-        text = c1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        text = json_safe(text)  # C1 and U+2028/U+2029 escaped: one line for every line reader
         try:
             stdout.write(text + "\n")
         except UnicodeEncodeError:

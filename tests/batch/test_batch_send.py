@@ -188,6 +188,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
     arrivals: list[tuple[float, int]] = []
     lock = threading.Lock()
+    retry_after = "1"
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -196,7 +197,7 @@ class _Recorder(BaseHTTPRequestHandler):
             first = not self.arrivals
             self.arrivals.append((now, json.loads(body)["extra_info"]["ref"]))
         if first:
-            payload, status, extra = b'{"code":"WA429","message":"Too many requests","data":{},"error":{}}', 429, [("Retry-After", "1")]
+            payload, status, extra = b'{"code":"WA429","message":"Too many requests","data":{},"error":{}}', 429, [("Retry-After", self.retry_after)]
         else:
             payload, status, extra = b'{"code":"WA202","message":"Request Accepted","data":{"message_id":"wamid.T"},"error":{}}', 202, []
         self.send_response(status)
@@ -238,6 +239,33 @@ def test_429_pauses_the_whole_queue_for_retry_after(kwa, tmp_path, monkeypatch):
     assert len(early) <= 8, offsets
     assert not [o for o in offsets if 0.3 <= o < 0.95], offsets
     assert len(offsets) - len(early) >= 33
+
+
+@pytest.mark.parametrize(("retry_after", "exit_code"), [("1", 10), ("120", 6)])
+def test_throttling_pauses_or_stops_the_queue_even_with_retries_0(kwa, tmp_path, monkeypatch, retry_after, exit_code):
+    """--retries 0 gives up on the throttled row, yet the queue still pauses (or stops on a long wait)."""
+    _Recorder.arrivals = []
+    monkeypatch.setattr(_Recorder, "retry_after", retry_after)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KALEYRA_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("KALEYRA_SID", "HXAP16TEST0097IN")
+        monkeypatch.setenv("KALEYRA_API_KEY", "Aq7Zx1Sec4etKey9Test0000000000003")
+        monkeypatch.setenv("KALEYRA_WA_NUMBER", "+919000012345")
+        rows = [["to", "body", "ref"]] + [[number(i), f"row {i}", str(i)] for i in range(20)]
+        path = write_csv(tmp_path / "t.csv", rows)
+        result = kwa("reply", "--batch", str(path), "--concurrency", "1", "--rate", "0", "--retries", "0", "--json")
+    finally:
+        server.shutdown()
+    assert result.exit_code == exit_code, result.output
+    _, summary = json_lines(result.stdout)
+    offsets = [t - _Recorder.arrivals[0][0] for t, _ in sorted(_Recorder.arrivals)]
+    if exit_code == 6:
+        assert summary["stopped"]["code"] == "WA429" and len(offsets) == 1
+    else:
+        assert summary["failed"] == 1 and summary["accepted"] == 19
+        assert offsets[1] >= 0.95, offsets  # nothing left while Retry-After ran
 
 
 def test_token_bucket_holds_the_rate_and_bounds_bursts():
