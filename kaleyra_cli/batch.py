@@ -1582,7 +1582,7 @@ class BatchSender:
             context = verify if isinstance(verify, ssl.SSLContext) else make_ssl_context(None, environ)
             proxy = proxy_for(url)
             if proxy:
-                _check_proxy(proxy)
+                _check_proxy(proxy, url)
             connection_factory = lambda: _Connection(  # noqa: E731
                 url, timeout=self.timeout, connect_timeout=self.connect_timeout, ssl_context=context, proxy=proxy
             )
@@ -1827,19 +1827,16 @@ class BatchSender:
                 self.on_line(text)
 
 
-def _check_proxy(proxy: str) -> None:
+def _check_proxy(proxy: str, url: str) -> None:
     """A proxy httpcore cannot use (a typo, ``socks5://`` without socksio) is a usage error (exit 2)."""
     import httpcore
+
+    from .client import proxy_error
 
     try:
         httpcore.ConnectionPool(proxy=httpcore.Proxy(proxy)).close()
     except (ValueError, TypeError, ImportError, httpcore.UnsupportedProtocol) as exc:
-        shown = re.sub(r"(?<=://)[^/@]*@", "***@", proxy)
-        raise UsageError(
-            f"the proxy {shown} cannot be used: {exc}",
-            hint="Fix HTTPS_PROXY (e.g. http://proxy.example.com:3128), or list the host in NO_PROXY.",
-            code="PROXY_INVALID",
-        ) from None
+        raise proxy_error(proxy, url.split("://")[0] + "://", exc) from None
 
 
 def _is_http_error(exc: Exception) -> bool:

@@ -322,6 +322,17 @@ def environment_proxies() -> dict[str, str | None]:
     return mounts
 
 
+def proxy_error(url: str, pattern: str, exc: Exception) -> UsageError:
+    """The exit-2 ``PROXY_INVALID`` error for a proxy URL that cannot be used, credentials masked;
+    ``pattern`` is the mount pattern (``"https://"``) that names the variable to fix."""
+    variable = _PROXY_VARIABLES.get(pattern, "HTTPS_PROXY")
+    return UsageError(
+        f"the proxy {_USERINFO_RE.sub('***@', url)} ({variable}) cannot be used: {exc}",
+        hint=f"Fix {variable} (e.g. http://proxy.example.com:3128), or list the host in NO_PROXY.",
+        code="PROXY_INVALID",
+    )
+
+
 def proxy_mounts(verify: Any = True, *, trust_env: bool = True, asynchronous: bool = False, **transport_options: Any) -> dict[str, Any]:
     """httpx ``mounts`` that send each request through the proxy the environment names for it.
 
@@ -344,12 +355,7 @@ def proxy_mounts(verify: Any = True, *, trust_env: bool = True, asynchronous: bo
             try:
                 mounts[pattern] = factory(proxy=httpx.Proxy(url), verify=verify, **transport_options)
             except (ValueError, TypeError, ImportError, httpx.InvalidURL) as exc:
-                variable = _PROXY_VARIABLES.get(pattern, "the proxy variable")
-                raise UsageError(
-                    f"the proxy {_USERINFO_RE.sub('***@', url)} ({variable}) cannot be used: {exc}",
-                    hint=f"Fix {variable} (e.g. http://proxy.example.com:3128), or list the host in NO_PROXY.",
-                    code="PROXY_INVALID",
-                ) from None
+                raise proxy_error(url, pattern, exc) from None
     for pattern in LOOPBACK_PATTERNS:
         mounts[pattern] = None
     return mounts
