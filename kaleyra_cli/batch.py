@@ -765,6 +765,9 @@ class ResultsJournal:
                 "and overwrite it, or choose another --results path.",
                 code="RESULTS_EXISTS",
             )
+        # What this run creates, so that a run that records nothing (say, invalid input) leaves nothing.
+        self._created_dirs = [p for p in reversed(path.parents) if not p.exists()]
+        self._created = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -946,6 +949,18 @@ class ResultsJournal:
             self._journal_fd = None
         os.close(self._fd)
         self._fd = None
+        self._discard_if_unused()
+
+    def _discard_if_unused(self) -> None:
+        if not getattr(self, "_created", False) or self.journal_path.exists():
+            return
+        try:
+            if self.path.stat().st_size == 0:
+                self.path.unlink()
+                for folder in reversed(self._created_dirs):
+                    folder.rmdir()
+        except OSError:
+            pass  # a leftover empty file is harmless; never fail a run over it
 
     def _compact(self) -> None:
         """Rewrite the results file keeping each row's last line (atomic: temp file, then rename)."""

@@ -48,3 +48,11 @@ def test_long_unquoted_cell_does_not_blame_a_quote_only(kwa, tmp_path):
     result = kwa("validate", "--batch", str(source), "--json")
     assert result.exit_code == 2
     assert "shorten the cell" in result.stdout
+
+
+def test_invalid_input_leaves_no_results_file_or_folders(kwa, tmp_path):
+    source = _csv(tmp_path / "bad.csv", "to,body\nnot-a-number,hi\n")
+    results = tmp_path / "out" / "deep" / "r.jsonl"
+    result = kwa("reply", "--batch", str(source), "--sandbox", "--results", str(results))
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "out").exists()
